@@ -1,0 +1,3 @@
+"""Crossroads: one OpenAI-compatible endpoint in front of every LLM provider."""
+
+__version__ = "0.1.0"

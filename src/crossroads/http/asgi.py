@@ -1,0 +1,353 @@
+"""The ASGI application: the only code that knows the web server.
+
+One generic handler serves every route: match the route, read the body (bounded), parse
+the Portkey headers, build the Call, run the pipeline while watching for the client to go
+away, and write the outcome. Every response, errors included, carries
+`x-portkey-request-id` and `x-portkey-trace-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+import msgspec
+
+from crossroads import __version__
+from crossroads.codecs.sse import DONE, frame
+from crossroads.errors import BadRequest, GatewayError, PayloadTooLarge
+from crossroads.http import routes
+from crossroads.pipeline.gateway import Gateway
+from crossroads.pipeline.headers import TRACE_ID_MAX, parse_options
+from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
+from crossroads.providers.base import Call, StreamInterrupted
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("crossroads")
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+_JSON: Final = b"application/json"
+_SSE_HEADERS: Final = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+_CACHE_DISABLED: Final = (b"x-portkey-cache-status", b"DISABLED")
+
+
+class ClientGone(Exception):
+    """The client disconnected while we were still reading its request."""
+
+
+class Exchange:
+    """One request/response pair: what has been sent, and whether the client left."""
+
+    __slots__ = ("base_headers", "disconnected", "finished", "send", "started")
+
+    def __init__(self, send: Send, base_headers: list[tuple[bytes, bytes]]) -> None:
+        self.send = send
+        self.base_headers = base_headers
+        self.started = False
+        self.finished = False
+        self.disconnected = False
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def chunk(self, data: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def finish(self, data: bytes = b"") -> None:
+        self.finished = True
+        await self.send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def json(
+        self, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None, content_type: bytes = _JSON
+    ) -> None:
+        headers = [*self.base_headers, (b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        if extra:
+            headers += extra
+        await self.start(status, headers)
+        await self.finish(body)
+
+    async def error(self, exc: GatewayError) -> None:
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+        await self.json(exc.http_status, exc.render(), extra)
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        max_request_bytes: int,
+        on_startup: Callable[[], Awaitable[None]],
+        on_shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.gateway = gateway
+        self.max_request_bytes = max_request_bytes
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._on_startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- one request ----------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(uuid.uuid4())
+        trace_id = headers.get("x-portkey-trace-id", "").strip()
+        bad_trace = len(trace_id) > TRACE_ID_MAX or not trace_id.isprintable()
+        if not trace_id or bad_trace:
+            trace_id = str(uuid.uuid4())
+        exchange = Exchange(
+            send,
+            [(b"x-portkey-request-id", request_id.encode()), (b"x-portkey-trace-id", trace_id.encode("latin-1"))],
+        )
+        method: str = scope["method"]
+        path: str = scope["path"]
+        try:
+            route = routes.match(method, path)
+            if route.endpoint in routes.LOCAL_ENDPOINTS:
+                await self._local(route.endpoint, method, exchange)
+                return
+            exchange.base_headers.append(_CACHE_DISABLED)
+            if bad_trace:
+                raise BadRequest(
+                    f"x-portkey-trace-id must be printable text of at most {TRACE_ID_MAX} characters",
+                    param="x-portkey-trace-id", code="invalid_header",
+                )
+            opts = parse_options(headers)
+            opts.trace_id = trace_id
+            body = await _read_body(receive, self.max_request_bytes, headers.get("content-length"))
+            call = _build_call(route, method, scope, body, headers, request_id, trace_id, opts.metadata)
+            await self._run(call, opts, exchange, receive)
+        except ClientGone:
+            return
+        except GatewayError as exc:
+            if not exchange.started:
+                await exchange.error(exc)
+        except Exception:
+            log.exception("internal error (request %s)", request_id)
+            if not exchange.started:
+                await exchange.error(GatewayError(f"internal gateway error (request id {request_id})"))
+
+    async def _run(self, call: Call, opts: Any, exchange: Exchange, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not exchange.finished:
+                        exchange.disconnected = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            outcome = await self.gateway.run(call, opts)
+            await self._write(outcome, exchange)
+        except asyncio.CancelledError:
+            if exchange.disconnected:
+                task.uncancel()
+                log.info("client disconnected; upstream request cancelled (request %s)", call.request_id)
+                return
+            # The server is stopping and the drain window is over.
+            task.uncancel()
+            if not exchange.started:
+                await exchange.error(GatewayError("the gateway is shutting down", status=503, code="shutting_down"))
+            elif not exchange.finished:
+                await exchange.chunk(_error_event("the gateway is shutting down", "shutting_down"))
+        finally:
+            watcher.cancel()
+
+    async def _write(self, outcome: Outcome, exchange: Exchange) -> None:
+        meta_headers = _meta_headers(outcome.meta)
+        if isinstance(outcome, JsonOutcome):
+            await exchange.json(outcome.status, outcome.body, meta_headers, outcome.content_type.encode("latin-1"))
+            return
+        if isinstance(outcome, StreamOutcome):
+            await self._write_stream(outcome, exchange, meta_headers)
+            return
+        await self._write_raw(outcome, exchange, meta_headers)
+
+    async def _write_stream(
+        self, outcome: StreamOutcome, exchange: Exchange, meta_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        try:
+            await exchange.start(200, [*exchange.base_headers, *_SSE_HEADERS, *meta_headers])
+            await exchange.chunk(b"".join([frame(p) for p in outcome.first]))
+            try:
+                async for batch in outcome.rest:
+                    await exchange.chunk(b"".join([frame(p) for p in batch]))
+            except StreamInterrupted as exc:
+                # The answer is incomplete: say so, then end without the terminating chunk,
+                # so that even a client ignoring the event sees a broken transfer.
+                log.warning("stream interrupted: %s", exc.error.message)
+                await exchange.chunk(frame(exc.error.render()))
+                return
+            await exchange.finish(DONE)
+        finally:
+            outcome.close()
+
+    async def _write_raw(self, outcome: RawOutcome, exchange: Exchange, meta_headers: list[tuple[bytes, bytes]]) -> None:
+        try:
+            headers = [*exchange.base_headers, *meta_headers]
+            headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
+            await exchange.start(outcome.status, headers)
+            try:
+                async for chunk in outcome.chunks:
+                    if chunk:
+                        await exchange.chunk(chunk)
+            except GatewayError as exc:
+                log.warning("response body interrupted: %s", exc.message)
+                return  # no terminating chunk: the client sees an incomplete body
+            await exchange.finish()
+        finally:
+            outcome.close()
+
+    async def _local(self, endpoint: str, method: str, exchange: Exchange) -> None:
+        if endpoint == "health":
+            status, body = 200, b'{"status":"ok"}'
+        elif endpoint == "ready":
+            status, body = (200, b'{"status":"ready"}') if self.ready else (503, b'{"status":"starting"}')
+        else:
+            status, body = 200, _encode({"name": "crossroads", "version": __version__, "docs": "/docs"})
+        if method == "HEAD":
+            headers = [*exchange.base_headers, (b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+            await exchange.start(status, headers)
+            await exchange.finish()
+            return
+        await exchange.json(status, body)
+
+
+def _meta_headers(meta: Meta) -> list[tuple[bytes, bytes]]:
+    out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta.headers.items()]
+    if meta.provider is not None:
+        out.append((b"x-portkey-provider", meta.provider.encode()))
+    out.append((b"x-portkey-retry-attempt-count", str(meta.retry_attempt_count).encode()))
+    if meta.last_used_option_index is not None:
+        out.append((b"x-portkey-last-used-option-index", meta.last_used_option_index.encode()))
+    if meta.cache_status != "DISABLED":
+        out.append((b"x-portkey-cache-status", meta.cache_status.encode()))
+    return out
+
+
+def _error_event(message: str, code: str) -> bytes:
+    return frame(GatewayError(message, status=503, code=code).render())
+
+
+async def _read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+        return body
+    parts = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+        parts.append(part)
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+def _build_call(
+    route: routes.Route,
+    method: str,
+    scope: Scope,
+    body: bytes,
+    headers: dict[str, str],
+    request_id: str,
+    trace_id: str,
+    metadata: dict[str, str],
+) -> Call:
+    data = None
+    stream = False
+    content_type = headers.get("content-type", "")
+    if route.body == "json":
+        if not body.strip():
+            raise BadRequest("The request body is empty: send a JSON object", code="invalid_body")
+        try:
+            data = _decode(body)
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object", code="invalid_body")
+        if data.get("model") == "portkey-default":  # the portkey-ai SDK's "no model given"
+            del data["model"]
+            body = _encode(data)
+        stream = data.get("stream") is True
+        content_type = "application/json"
+    elif route.body == "multipart":
+        if not content_type.startswith("multipart/form-data"):
+            raise BadRequest(
+                f"{route.path} takes a multipart/form-data body, got {content_type or 'no content-type'}",
+                code="invalid_content_type",
+            )
+    elif route.body == "none":
+        body = b""
+        content_type = ""
+    query: bytes = scope.get("query_string", b"")
+    return Call(
+        endpoint=route.endpoint,
+        method=method,
+        path=route.path,
+        query=query.decode("latin-1"),
+        body=body,
+        json=data,
+        content_type=content_type,
+        stream=stream,
+        headers=headers,
+        request_id=request_id,
+        trace_id=trace_id,
+        metadata=metadata,
+    )

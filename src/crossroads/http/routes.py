@@ -1,0 +1,82 @@
+"""The route table: which paths exist, what body each takes, and which endpoint it is.
+
+Every unified route also answers without the `/v1` prefix (the portkey-ai SDK with a
+base URL lacking `/v1`). Any other `/v1/*` GET, POST or DELETE is the proxy route.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Final, Literal, NamedTuple
+
+from crossroads.errors import MethodNotAllowed, NotFound
+from crossroads.providers.base import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    IMAGE_EDITS,
+    IMAGES,
+    MODELS,
+    MODERATIONS,
+    PROXY,
+    SPEECH,
+    TRANSCRIPTIONS,
+    TRANSLATIONS,
+)
+
+BodyKind = Literal["json", "multipart", "raw", "none"]
+
+
+class Route(NamedTuple):
+    endpoint: str  # a providers.base endpoint, or "health" / "ready" / "root"
+    body: BodyKind
+    path: str  # the upstream-relative path (after /v1)
+
+
+_UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
+    "/chat/completions": ("POST", CHAT, "json"),
+    "/completions": ("POST", COMPLETIONS, "json"),
+    "/embeddings": ("POST", EMBEDDINGS, "json"),
+    "/images/generations": ("POST", IMAGES, "json"),
+    "/images/edits": ("POST", IMAGE_EDITS, "multipart"),
+    "/audio/speech": ("POST", SPEECH, "json"),
+    "/audio/transcriptions": ("POST", TRANSCRIPTIONS, "multipart"),
+    "/audio/translations": ("POST", TRANSLATIONS, "multipart"),
+    "/moderations": ("POST", MODERATIONS, "json"),
+    "/models": ("GET", MODELS, "none"),
+}
+_LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root"}
+_PROXY_METHODS: Final = frozenset({"GET", "POST", "DELETE"})
+LOCAL_ENDPOINTS: Final = frozenset(_LOCAL.values())
+
+@functools.lru_cache(maxsize=1024)
+def match(method: str, path: str) -> Route:
+    """The route for a request, or NotFound / MethodNotAllowed (errors are not cached)."""
+    local = _LOCAL.get(path)
+    if local is not None:
+        if method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"Method {method} is not allowed on {path}", headers={"allow": "GET, HEAD"})
+        return Route(local, "none", path)
+    if path.startswith("/v1/"):
+        sub, prefixed = path[3:], True
+    else:
+        sub, prefixed = path, False
+    unified = _UNIFIED.get(sub.rstrip("/") or sub)
+    if unified is not None:
+        allowed, endpoint, body = unified
+        if method == allowed:
+            return Route(endpoint, body, sub.rstrip("/"))
+        if not prefixed or method not in _PROXY_METHODS:
+            raise MethodNotAllowed(
+                f"Method {method} is not allowed on {path}",
+                headers={"allow": ", ".join(sorted({allowed} | (_PROXY_METHODS if prefixed else set())))},
+            )
+        # e.g. GET /v1/chat/completions lists stored completions: the provider's own route.
+        return Route(PROXY, "raw", sub)
+    if prefixed and sub.strip("/"):
+        if method not in _PROXY_METHODS:
+            raise MethodNotAllowed(
+                f"Method {method} is not allowed on {path}", headers={"allow": "DELETE, GET, POST"}
+            )
+        return Route(PROXY, "raw", sub)
+    raise NotFound(f"Invalid URL ({method} {path})", code="unknown_url")

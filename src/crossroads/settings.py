@@ -1,0 +1,159 @@
+"""Process settings: defaults, then the YAML file, then `CROSSROADS_*` environment variables.
+
+Every key is validated at start-up; a bad one stops the process with a message naming the
+key, where it came from and the keys that are valid there. See docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+ENV_PREFIX = "CROSSROADS_"
+# Environment variables that are not settings keys.
+ENV_CONTROL = frozenset({"CROSSROADS_CONFIG"})
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ProviderSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Per-provider overrides (e.g. a regional or proxied base URL)."""
+
+    base_url: str | None = None
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
+    workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+    # SIGTERM: stop accepting, let in-flight requests and streams finish for this long, then exit.
+    drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    max_request_bytes: Positive = 32 * 1024 * 1024
+    max_response_bytes: Positive = 64 * 1024 * 1024
+    # Bound on waiting for a provider's response (or first stream chunk) when the request sets none.
+    request_timeout_ms: Positive = 600_000
+    connect_timeout_ms: Positive = 10_000
+    # Longest gap allowed between two chunks of a streamed (or slow) response body.
+    stream_idle_timeout_ms: Positive = 300_000
+    upstream_pool_size: Positive = 1024
+    trusted_custom_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults < file < environment. `path` defaults to $CROSSROADS_CONFIG."""
+    env = os.environ if env is None else env
+    source_path = path if path is not None else env.get("CROSSROADS_CONFIG") or None
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if source_path is not None:
+        source = str(source_path)
+        try:
+            text = Path(source_path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"cannot read settings file {source}: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"settings file {source} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"settings file {source} must hold a mapping of keys, not {type(loaded).__name__}")
+        data = loaded
+    overlay = env_overlay(env)
+    if overlay:
+        data = _merge(data, overlay)
+        source = f"{source} + environment" if source != "defaults" else "environment"
+    return parse_settings(data, source)
+
+
+def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Settings:
+    try:
+        return msgspec.convert(dict(data), Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid settings ({source}): {explain(exc, Settings)}") from None
+
+
+def env_overlay(env: Mapping[str, str]) -> dict[str, Any]:
+    """`CROSSROADS_PORT=9000`, `CROSSROADS_PROVIDERS__OPENAI__BASE_URL=...`; lists comma-separated."""
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_CONTROL:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        key = path[-1]
+        if len(path) == 1 and key not in Settings.__struct_fields__:
+            raise SettingsError(
+                f"unknown environment variable {name}: valid keys are "
+                + ", ".join(ENV_PREFIX + f.upper() for f in Settings.__struct_fields__)
+                + ", CROSSROADS_CONFIG"
+            )
+        node[key] = _env_value(key, value)
+    return out
+
+
+def _env_value(key: str, value: str) -> Any:
+    if key == "trusted_custom_hosts":
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def explain(exc: msgspec.ValidationError, root: type[msgspec.Struct]) -> str:
+    """Turn msgspec's message into one naming the key, where it is, and the valid keys."""
+    message = str(exc)
+    text, _, where = message.partition(" - at `$")
+    location = where.rstrip("`").lstrip(".")
+    location = location.replace("[", ".[").lstrip(".") if location else ""
+    if text.startswith("Object contains unknown field"):
+        key = text.split("`")[1]
+        fields = _fields_at(root, location)
+        valid = f"; valid keys: {', '.join(fields)}" if fields else ""
+        at = f" in `{location}`" if location else ""
+        return f"unknown key `{key}`{at}{valid}"
+    return f"{text} at `{location}`" if location else text
+
+
+def _fields_at(root: type[msgspec.Struct], location: str) -> list[str]:
+    info: Any = msgspec.inspect.type_info(root)
+    for part in [p for p in location.split(".") if p]:
+        while isinstance(info, msgspec.inspect.UnionType):
+            info = next((t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), info)
+        if isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == part), None)
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.TupleType | msgspec.inspect.VarTupleType):
+            info = getattr(info, "item_type", None)
+        if info is None:
+            return []
+    while isinstance(info, msgspec.inspect.UnionType):
+        info = next((t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), info)
+    if isinstance(info, msgspec.inspect.StructType):
+        return [f.encode_name for f in info.fields]
+    return []
