@@ -46,11 +46,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from crossroads.http.server import serve as run  # noqa: PLC0415
 
+    url = f"http://{settings.host}:{settings.port}"
+    workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
+    example = '{"model":"mock-1","messages":[{"role":"user","content":"Hello!"}]}'
     print(
-        f"crossroads {__version__} on http://{settings.host}:{settings.port} "
-        f"({settings.workers} worker{'s' if settings.workers > 1 else ''}); try:\n"
-        f"  curl http://{settings.host}:{settings.port}/v1/chat/completions -H 'content-type: application/json' "
-        "-H 'x-portkey-provider: mock' -d '{\"model\":\"mock-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'",
+        f"crossroads {__version__} on {url} ({workers}); try:\n"
+        f"  curl {url}/v1/chat/completions -H 'content-type: application/json' "
+        f"-H 'x-portkey-provider: mock' -d '{example}'",
         file=sys.stderr,
     )
     run(settings, env)

@@ -177,9 +177,7 @@ class UpstreamTimeout(UpstreamError):
     default_code = None
 
     def __init__(self, message: str, *, provider: str | None = None) -> None:
-        super().__init__(
-            message, provider=provider, status=408, error_type="timeout_error", retryable=True
-        )
+        super().__init__(message, provider=provider, status=408, error_type="timeout_error", retryable=True)
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -200,7 +198,7 @@ def type_for_status(status: int) -> str:
         return "authentication_error"
     if status == 403:
         return "permission_error"
-    if status == 404 or 400 <= status < 500 and status not in (408, 429):
+    if status == 404 or (400 <= status < 500 and status not in (408, 429)):
         return "invalid_request_error"
     if status == 408:
         return "timeout_error"

@@ -52,7 +52,9 @@ class SettingsError(ValueError):
     pass
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults < file < environment. `path` defaults to $CROSSROADS_CONFIG."""
     env = os.environ if env is None else env
     source_path = path if path is not None else env.get("CROSSROADS_CONFIG") or None
@@ -71,7 +73,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise SettingsError(f"settings file {source} must hold a mapping of keys, not {type(loaded).__name__}")
+            raise SettingsError(
+                f"settings file {source} must hold a mapping of keys, not {type(loaded).__name__}"
+            )
         data = loaded
     overlay = env_overlay(env)
     if overlay:
@@ -148,7 +152,9 @@ def _fields_at(root: type[msgspec.Struct], location: str) -> list[str]:
             info = next((f.type for f in info.fields if f.encode_name == part), None)
         elif isinstance(info, msgspec.inspect.DictType):
             info = info.value_type
-        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.TupleType | msgspec.inspect.VarTupleType):
+        elif isinstance(
+            info, msgspec.inspect.ListType | msgspec.inspect.TupleType | msgspec.inspect.VarTupleType
+        ):
             info = getattr(info, "item_type", None)
         if info is None:
             return []

@@ -71,9 +71,17 @@ class Exchange:
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
 
     async def json(
-        self, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None, content_type: bytes = _JSON
+        self,
+        status: int,
+        body: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
+        content_type: bytes = _JSON,
     ) -> None:
-        headers = [*self.base_headers, (b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        headers = [
+            *self.base_headers,
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if extra:
             headers += extra
         await self.start(status, headers)
@@ -137,7 +145,10 @@ class GatewayApp:
             trace_id = str(uuid.uuid4())
         exchange = Exchange(
             send,
-            [(b"x-portkey-request-id", request_id.encode()), (b"x-portkey-trace-id", trace_id.encode("latin-1"))],
+            [
+                (b"x-portkey-request-id", request_id.encode()),
+                (b"x-portkey-trace-id", trace_id.encode("latin-1")),
+            ],
         )
         method: str = scope["method"]
         path: str = scope["path"]
@@ -150,12 +161,22 @@ class GatewayApp:
             if bad_trace:
                 raise BadRequest(
                     f"x-portkey-trace-id must be printable text of at most {TRACE_ID_MAX} characters",
-                    param="x-portkey-trace-id", code="invalid_header",
+                    param="x-portkey-trace-id",
+                    code="invalid_header",
                 )
             opts = parse_options(headers)
             opts.trace_id = trace_id
             body = await _read_body(receive, self.max_request_bytes, headers.get("content-length"))
-            call = _build_call(route, method, scope, body, headers, request_id, trace_id, opts.metadata)
+            call = _build_call(
+                route,
+                method=method,
+                scope=scope,
+                body=body,
+                headers=headers,
+                request_id=request_id,
+                trace_id=trace_id,
+                metadata=opts.metadata,
+            )
             await self._run(call, opts, exchange, receive)
         except ClientGone:
             return
@@ -192,7 +213,9 @@ class GatewayApp:
             # The server is stopping and the drain window is over.
             task.uncancel()
             if not exchange.started:
-                await exchange.error(GatewayError("the gateway is shutting down", status=503, code="shutting_down"))
+                await exchange.error(
+                    GatewayError("the gateway is shutting down", status=503, code="shutting_down")
+                )
             elif not exchange.finished:
                 await exchange.chunk(_error_event("the gateway is shutting down", "shutting_down"))
         finally:
@@ -201,7 +224,9 @@ class GatewayApp:
     async def _write(self, outcome: Outcome, exchange: Exchange) -> None:
         meta_headers = _meta_headers(outcome.meta)
         if isinstance(outcome, JsonOutcome):
-            await exchange.json(outcome.status, outcome.body, meta_headers, outcome.content_type.encode("latin-1"))
+            await exchange.json(
+                outcome.status, outcome.body, meta_headers, outcome.content_type.encode("latin-1")
+            )
             return
         if isinstance(outcome, StreamOutcome):
             await self._write_stream(outcome, exchange, meta_headers)
@@ -227,7 +252,9 @@ class GatewayApp:
         finally:
             outcome.close()
 
-    async def _write_raw(self, outcome: RawOutcome, exchange: Exchange, meta_headers: list[tuple[bytes, bytes]]) -> None:
+    async def _write_raw(
+        self, outcome: RawOutcome, exchange: Exchange, meta_headers: list[tuple[bytes, bytes]]
+    ) -> None:
         try:
             headers = [*exchange.base_headers, *meta_headers]
             headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
@@ -251,7 +278,11 @@ class GatewayApp:
         else:
             status, body = 200, _encode({"name": "crossroads", "version": __version__, "docs": "/docs"})
         if method == "HEAD":
-            headers = [*exchange.base_headers, (b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+            headers = [
+                *exchange.base_headers,
+                (b"content-type", _JSON),
+                (b"content-length", str(len(body)).encode()),
+            ]
             await exchange.start(status, headers)
             await exchange.finish()
             return
@@ -302,6 +333,7 @@ async def _read_body(receive: Receive, limit: int, content_length: str | None) -
 
 def _build_call(
     route: routes.Route,
+    *,
     method: str,
     scope: Scope,
     body: bytes,

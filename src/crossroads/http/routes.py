@@ -49,13 +49,16 @@ _LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "r
 _PROXY_METHODS: Final = frozenset({"GET", "POST", "DELETE"})
 LOCAL_ENDPOINTS: Final = frozenset(_LOCAL.values())
 
+
 @functools.lru_cache(maxsize=1024)
 def match(method: str, path: str) -> Route:
     """The route for a request, or NotFound / MethodNotAllowed (errors are not cached)."""
     local = _LOCAL.get(path)
     if local is not None:
         if method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(f"Method {method} is not allowed on {path}", headers={"allow": "GET, HEAD"})
+            raise MethodNotAllowed(
+                f"Method {method} is not allowed on {path}", headers={"allow": "GET, HEAD"}
+            )
         return Route(local, "none", path)
     if path.startswith("/v1/"):
         sub, prefixed = path[3:], True

@@ -11,11 +11,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 
-from crossroads.codecs.sse import SSEDecoder, SSEError
+from crossroads.codecs.sse import Event, SSEDecoder, SSEError
 from crossroads.errors import BadRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
-from crossroads.providers.base import CHAT, COMPLETIONS, Adapter, Call, StreamInterrupted, StreamTranslator, Target
+from crossroads.providers.base import (
+    CHAT,
+    COMPLETIONS,
+    Adapter,
+    Call,
+    StreamInterrupted,
+    StreamTranslator,
+    Target,
+)
 from crossroads.providers.openai import HOP_BY_HOP
 from crossroads.providers.registry import Registry
 from crossroads.settings import Settings
@@ -26,12 +34,25 @@ from crossroads.upstream.response import UpstreamResponse
 # Endpoints whose SSE we decode and translate; other streams are relayed as raw bytes.
 _SSE_ENDPOINTS = frozenset({CHAT, COMPLETIONS})
 # JSON endpoints whose answers we read whole (and could translate); others stream through.
-_BUFFERED = frozenset({CHAT, COMPLETIONS, "embeddings", "images.generations", "images.edits", "moderations",
-                       "models", "audio.transcriptions", "audio.translations"})
+_BUFFERED = frozenset(
+    {
+        CHAT,
+        COMPLETIONS,
+        "embeddings",
+        "images.generations",
+        "images.edits",
+        "moderations",
+        "models",
+        "audio.transcriptions",
+        "audio.translations",
+    }
+)
 
 
 class Gateway:
-    def __init__(self, settings: Settings, registry: Registry, client: UpstreamClient, hosts: HostPolicy) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, client: UpstreamClient, hosts: HostPolicy
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.client = client
@@ -81,7 +102,8 @@ class Gateway:
                 body = await resp.read(self._max_response)
                 if status < 400:
                     raise UpstreamUnavailable(
-                        f"{adapter.name} answered with an unexpected redirect ({status})", provider=adapter.name
+                        f"{adapter.name} answered with an unexpected redirect ({status})",
+                        provider=adapter.name,
                     )
                 raise adapter.error(target, status, resp.headers, body)
             meta = Meta(provider=adapter.name, headers=relayed(resp.headers))
@@ -91,11 +113,16 @@ class Gateway:
             elif call.endpoint in _BUFFERED and "json" in content_type:
                 body = await resp.read(self._max_response)
                 reply = adapter.parse(call, status, resp.headers, body)
-                outcome = JsonOutcome(status=reply.status, body=reply.body, content_type=reply.content_type, meta=meta)
+                outcome = JsonOutcome(
+                    status=reply.status, body=reply.body, content_type=reply.content_type, meta=meta
+                )
             else:
                 outcome = RawOutcome(
-                    status=status, headers={"content-type": content_type or "application/octet-stream"},
-                    chunks=resp.chunks(), meta=meta, close=resp.close,
+                    status=status,
+                    headers={"content-type": content_type or "application/octet-stream"},
+                    chunks=resp.chunks(),
+                    meta=meta,
+                    close=resp.close,
                 )
             keep_open = not isinstance(outcome, JsonOutcome)
             return outcome
@@ -116,28 +143,47 @@ class Gateway:
         return StreamOutcome(first=first, rest=batches, meta=meta, close=resp.close)
 
 
-async def _payloads(resp: UpstreamResponse, translator: StreamTranslator, provider: str) -> AsyncIterator[list[bytes]]:
+async def _payloads(
+    resp: UpstreamResponse, translator: StreamTranslator, provider: str
+) -> AsyncIterator[list[bytes]]:
     """Translated payloads, one batch per network read that produced any."""
     decoder = SSEDecoder()
     try:
         async for chunk in resp.chunks():
-            out: list[bytes] = []
-            for event in decoder.feed(chunk):
-                out += translator.feed(event)
+            out, failure = _translate(decoder.feed(chunk), translator)
             if out:
                 yield out
-        out = []
-        for event in decoder.close():
-            out += translator.feed(event)
-        out += translator.close()
+            if failure is not None:
+                raise failure
+        out, failure = _translate(decoder.close(), translator)
+        if failure is None:
+            try:
+                out += translator.close()
+            except StreamInterrupted as exc:
+                failure = exc
         if out:
             yield out
+        if failure is not None:
+            raise failure
     except UpstreamError as exc:
         raise StreamInterrupted(exc) from None
     except SSEError as exc:
-        raise StreamInterrupted(UpstreamUnavailable(f"{provider} sent a malformed stream: {exc}", provider=provider)) from None
+        raise StreamInterrupted(
+            UpstreamUnavailable(f"{provider} sent a malformed stream: {exc}", provider=provider)
+        ) from None
     finally:
         resp.close()
+
+
+def _translate(events: list[Event], translator: StreamTranslator) -> tuple[list[bytes], StreamInterrupted | None]:
+    """Payloads for a read's events; an in-stream error stops the batch after what came before it."""
+    out: list[bytes] = []
+    for event in events:
+        try:
+            out += translator.feed(event)
+        except StreamInterrupted as exc:
+            return out, exc
+    return out, None
 
 
 def relayed(headers: Mapping[str, str]) -> dict[str, str]:

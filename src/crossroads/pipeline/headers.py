@@ -23,24 +23,49 @@ PREFIX: Final = "x-portkey-"
 # Headers read by the pipeline itself (name without the prefix).
 _CORE: Final = frozenset(
     {
-        "provider", "custom-host", "forward-headers", "request-timeout", "trace-id", "metadata",
-        "strict-open-ai-compliance", "config", "virtual-key", "api-key", "cache", "cache-namespace",
+        "provider",
+        "custom-host",
+        "forward-headers",
+        "request-timeout",
+        "trace-id",
+        "metadata",
+        "strict-open-ai-compliance",
+        "config",
+        "virtual-key",
+        "api-key",
+        "cache",
+        "cache-namespace",
         "cache-force-refresh",
     }
 )
 # Sent by the portkey-ai SDK or reserved by Portkey; accepted and ignored.
 _IGNORED: Final = frozenset(
     {
-        "package-version", "runtime", "runtime-version", "debug", "audio-file-duration", "mode",
-        "retry-count", "span-id", "parent-span-id", "span-name", "default-input-guardrails",
+        "package-version",
+        "runtime",
+        "runtime-version",
+        "debug",
+        "audio-file-duration",
+        "mode",
+        "retry-count",
+        "span-id",
+        "parent-span-id",
+        "span-name",
+        "default-input-guardrails",
         "default-output-guardrails",
     }
 )
 # Provider options that are credentials: kept as Secret so they cannot be logged.
 SECRET_OPTIONS: Final = frozenset(
     {
-        "aws_secret_access_key", "aws_session_token", "azure_ad_token", "azure_entra_client_secret",
-        "vertex_service_account_json", "oracle_private_key", "oracle_key_passphrase", "api_key",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "azure_ad_token",
+        "azure_entra_client_secret",
+        "vertex_service_account_json",
+        "oracle_private_key",
+        "oracle_key_passphrase",
+        "api_key",
         "aws_access_key_id",
     }
 )
@@ -96,7 +121,9 @@ def parse_options(headers: Mapping[str, str]) -> RequestOptions:
             opts.options[option] = Secret(value) if option in SECRET_OPTIONS else value
     if trace_id:
         if len(trace_id) > TRACE_ID_MAX:
-            raise BadHeader(f"x-portkey-trace-id is longer than {TRACE_ID_MAX} characters", param="x-portkey-trace-id")
+            raise BadHeader(
+                f"x-portkey-trace-id is longer than {TRACE_ID_MAX} characters", param="x-portkey-trace-id"
+            )
         opts.trace_id = trace_id
     else:
         opts.trace_id = str(uuid.uuid4())
@@ -148,7 +175,7 @@ def parse_timeout(value: str, header: str) -> int | None:
         number = float(value)
     except ValueError:
         number = -1
-    if not number > 0 or number != number or number > 86_400_000:
+    if not 0 < number <= 86_400_000:  # also false for NaN
         raise BadHeader(
             f"{header} must be a positive number of milliseconds (at most 86400000), got {value[:40]!r}",
             param=header,

@@ -34,8 +34,19 @@ MODELS: Final = "models"
 PROXY: Final = "proxy"  # anything else under /v1, forwarded as is
 
 ALL_ENDPOINTS: Final = frozenset(
-    {CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, IMAGE_EDITS, SPEECH, TRANSCRIPTIONS, TRANSLATIONS,
-     MODERATIONS, MODELS, PROXY}
+    {
+        CHAT,
+        COMPLETIONS,
+        EMBEDDINGS,
+        IMAGES,
+        IMAGE_EDITS,
+        SPEECH,
+        TRANSCRIPTIONS,
+        TRANSLATIONS,
+        MODERATIONS,
+        MODELS,
+        PROXY,
+    }
 )
 
 

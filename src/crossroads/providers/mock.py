@@ -39,7 +39,14 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 PROFILE: Final = Profile(slug="mock", base_url="mock://local", endpoints=EVERYTHING, auth_header="")
-MODELS: Final = ("mock-1", "mock-embedding-1", "mock-image-1", "mock-tts-1", "mock-whisper-1", "mock-moderation-1")
+MODELS: Final = (
+    "mock-1",
+    "mock-embedding-1",
+    "mock-image-1",
+    "mock-tts-1",
+    "mock-whisper-1",
+    "mock-moderation-1",
+)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -77,9 +84,11 @@ class MockResponder:
         path = request.url.removeprefix(PROFILE.base_url or "").split("?", 1)[0]
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            body: JSON = await asyncio.to_thread(_parse_form, content_type, request.body) if len(
-                request.body
-            ) > 1 << 20 else _parse_form(content_type, request.body)
+            body: JSON = (
+                await asyncio.to_thread(_parse_form, content_type, request.body)
+                if len(request.body) > 1 << 20
+                else _parse_form(content_type, request.body)
+            )
         elif request.body:
             try:
                 decoded = _decode(request.body)
@@ -99,7 +108,9 @@ class MockResponder:
         if options.status is not None and options.status >= 400:
             headers = {"retry-after": _num(options.retry_after)} if options.retry_after is not None else {}
             return _error(
-                options.status, f"mock error: status {options.status} requested", _type_for(options.status),
+                options.status,
+                f"mock error: status {options.status} requested",
+                _type_for(options.status),
                 headers=headers,
             )
         handler = _ROUTES.get((request.method, path))
@@ -113,7 +124,9 @@ class MockResponder:
         model = _model(body, "mock-1")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return _error(400, "messages must be a non-empty array", "invalid_request_error", param="messages")
+            return _error(
+                400, "messages must be a non-empty array", "invalid_request_error", param="messages"
+            )
         prompt_text = " ".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
         prompt_tokens = count_tokens(prompt_text) + 3 * len(messages)
         tool_call = _forced_tool(body)
@@ -124,7 +137,15 @@ class MockResponder:
         usage = _usage(prompt_tokens, completion_tokens)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunks = _chat_chunks(rid, created, model, reply, tool_call, options, usage if include_usage else None)
+            chunks = _chat_chunks(
+                rid=rid,
+                created=created,
+                model=model,
+                reply=reply,
+                tool_call=tool_call,
+                options=options,
+                usage=usage if include_usage else None,
+            )
             return _stream(chunks, options)
         message: JSON = {"role": "assistant", "content": reply, "refusal": None, "annotations": []}
         finish = "stop"
@@ -132,16 +153,29 @@ class MockResponder:
             message["content"] = None
             message["tool_calls"] = [tool_call]
             finish = "tool_calls"
-        return _json({
-            "id": rid, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": usage, "system_fingerprint": "fp_mock", "service_tier": "default",
-        })
+        return _json(
+            {
+                "id": rid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "usage": usage,
+                "system_fingerprint": "fp_mock",
+                "service_tier": "default",
+            }
+        )
 
     def completions(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
         model = _model(body, "mock-1")
         prompt = body.get("prompt", "")
-        text = prompt if isinstance(prompt, str) else " ".join(str(p) for p in prompt) if isinstance(prompt, list) else ""
+        text = (
+            prompt
+            if isinstance(prompt, str)
+            else " ".join(str(p) for p in prompt)
+            if isinstance(prompt, list)
+            else ""
+        )
         reply = options.content if options.content is not None else text
         created = int(self._clock())
         rid = "cmpl-mock-" + hashlib.sha256(request.body).hexdigest()[:24]
@@ -150,33 +184,57 @@ class MockResponder:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
             def chunk(piece: str, finish: str | None) -> bytes:
-                return _encode({
-                    "id": rid, "object": "text_completion", "created": created, "model": model,
-                    "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": finish}],
-                })
+                return _encode(
+                    {
+                        "id": rid,
+                        "object": "text_completion",
+                        "created": created,
+                        "model": model,
+                        "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": finish}],
+                    }
+                )
 
             pieces = [chunk(p, None) for p in _split(reply, options.chunks)] + [chunk("", "stop")]
             if include_usage:
-                pieces.append(_encode({
-                    "id": rid, "object": "text_completion", "created": created, "model": model,
-                    "choices": [], "usage": usage,
-                }))
+                pieces.append(
+                    _encode(
+                        {
+                            "id": rid,
+                            "object": "text_completion",
+                            "created": created,
+                            "model": model,
+                            "choices": [],
+                            "usage": usage,
+                        }
+                    )
+                )
             return _stream(pieces, options)
-        return _json({
-            "id": rid, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"text": reply, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-            "usage": usage,
-        })
+        return _json(
+            {
+                "id": rid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [{"text": reply, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                "usage": usage,
+            }
+        )
 
     def embeddings(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
         raw = body.get("input")
         inputs: list[Any] = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
-        if raw is None or raw == "" or raw == []:
-            return _error(400, "input must be a non-empty string or array", "invalid_request_error", param="input")
+        if raw is None or raw in ("", []):
+            return _error(
+                400, "input must be a non-empty string or array", "invalid_request_error", param="input"
+            )
         dimensions = body.get("dimensions") or 16
         if not isinstance(dimensions, int) or not 1 <= dimensions <= 4096:
-            return _error(400, "dimensions must be an integer from 1 to 4096", "invalid_request_error",
-                          param="dimensions")
+            return _error(
+                400,
+                "dimensions must be an integer from 1 to 4096",
+                "invalid_request_error",
+                param="dimensions",
+            )
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         tokens = 0
@@ -184,18 +242,29 @@ class MockResponder:
             text = item if isinstance(item, str) else _encode(item).decode()
             tokens += count_tokens(text)
             vector = embed(text, dimensions)
-            value: Any = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode() if as_base64 else vector
+            value: Any = (
+                base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode() if as_base64 else vector
+            )
             data.append({"object": "embedding", "index": index, "embedding": value})
-        return _json({
-            "object": "list", "data": data, "model": _model(body, "mock-embedding-1"),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        })
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "model": _model(body, "mock-embedding-1"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     def models(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
-        return _json({
-            "object": "list",
-            "data": [{"id": m, "object": "model", "created": 1735689600, "owned_by": "crossroads"} for m in MODELS],
-        })
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 1735689600, "owned_by": "crossroads"}
+                    for m in MODELS
+                ],
+            }
+        )
 
     def images(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
         prompt = body.get("prompt")
@@ -205,11 +274,17 @@ class MockResponder:
         if not isinstance(n, int) or not 1 <= n <= 10:
             return _error(400, "n must be from 1 to 10", "invalid_request_error", param="n")
         png = base64.b64encode(_PNG).decode()
-        item = {"url": "data:image/png;base64," + png} if body.get("response_format") == "url" else {"b64_json": png}
-        return _json({
-            "created": int(self._clock()),
-            "data": [{**item, "revised_prompt": prompt} for _ in range(n)],
-        })
+        item = (
+            {"url": "data:image/png;base64," + png}
+            if body.get("response_format") == "url"
+            else {"b64_json": png}
+        )
+        return _json(
+            {
+                "created": int(self._clock()),
+                "data": [{**item, "revised_prompt": prompt} for _ in range(n)],
+            }
+        )
 
     def speech(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
         text = body.get("input")
@@ -230,26 +305,39 @@ class MockResponder:
         if not isinstance(upload, tuple):
             return _error(400, "file is required", "invalid_request_error", param="file")
         name, data = upload
-        text = options.content if options.content is not None else f"mock transcription of {name} ({len(data)} bytes)"
+        text = (
+            options.content
+            if options.content is not None
+            else f"mock transcription of {name} ({len(data)} bytes)"
+        )
         fmt = body.get("response_format", "json")
         if fmt in ("text", "srt", "vtt"):
             return LocalResponse(200, {"content-type": "text/plain; charset=utf-8"}, text.encode())
         answer: JSON = {"text": text, "usage": {"type": "duration", "seconds": 1}}
         if fmt == "verbose_json":
             task = "translate" if request.url.endswith("translations") else "transcribe"
-            answer = {"task": task, "language": "english", "duration": 1.0, "text": text,
-                      "segments": [], "usage": {"type": "duration", "seconds": 1}}
+            answer = {
+                "task": task,
+                "language": "english",
+                "duration": 1.0,
+                "text": text,
+                "segments": [],
+                "usage": {"type": "duration", "seconds": 1},
+            }
         return _json(answer)
 
     def moderations(self, body: JSON, options: MockOptions, request: UpstreamRequest) -> UpstreamResponse:
         raw = body.get("input")
         inputs = raw if isinstance(raw, list) else [raw]
-        results = [{
-            "flagged": False,
-            "categories": dict.fromkeys(_MODERATION_CATEGORIES, False),
-            "category_scores": dict.fromkeys(_MODERATION_CATEGORIES, 0.0),
-            "category_applied_input_types": {c: ["text"] for c in _MODERATION_CATEGORIES},
-        } for _ in inputs]
+        results = [
+            {
+                "flagged": False,
+                "categories": dict.fromkeys(_MODERATION_CATEGORIES, False),
+                "category_scores": dict.fromkeys(_MODERATION_CATEGORIES, 0.0),
+                "category_applied_input_types": {c: ["text"] for c in _MODERATION_CATEGORIES},
+            }
+            for _ in inputs
+        ]
         return _json({"id": "modr-mock", "model": _model(body, "mock-moderation-1"), "results": results})
 
 
@@ -267,8 +355,18 @@ _ROUTES: Final[dict[tuple[str, str], _Handler]] = {
     ("POST", "/moderations"): MockResponder.moderations,
 }
 _MODERATION_CATEGORIES: Final = (
-    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
-    "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
     "violence/graphic",
 )
 
@@ -365,10 +463,16 @@ def _forced_tool(body: JSON) -> JSON | None:
 
 def _usage(prompt: int, completion: int) -> JSON:
     return {
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -382,20 +486,45 @@ def _split(text: str, chunks: int | None) -> list[str]:
 
 
 def _chat_chunks(
-    rid: str, created: int, model: str, reply: str, tool_call: JSON | None, options: MockOptions, usage: JSON | None
+    *,
+    rid: str,
+    created: int,
+    model: str,
+    reply: str,
+    tool_call: JSON | None,
+    options: MockOptions,
+    usage: JSON | None,
 ) -> list[bytes]:
     def chunk(delta: JSON, finish: str | None) -> bytes:
-        return _encode({
-            "id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": "fp_mock", "service_tier": "default",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        })
+        return _encode(
+            {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_mock",
+                "service_tier": "default",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+        )
 
     if tool_call is not None:
         out = [
-            chunk({"role": "assistant", "content": None, "tool_calls": [
-                {"index": 0, **tool_call, "function": {"name": tool_call["function"]["name"], "arguments": ""}}
-            ], "refusal": None}, None),
+            chunk(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            **tool_call,
+                            "function": {"name": tool_call["function"]["name"], "arguments": ""},
+                        }
+                    ],
+                    "refusal": None,
+                },
+                None,
+            ),
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}, None),
             chunk({}, "tool_calls"),
         ]
@@ -404,10 +533,20 @@ def _chat_chunks(
         out += [chunk({"content": piece}, None) for piece in _split(reply, options.chunks)]
         out.append(chunk({}, "stop"))
     if usage is not None:
-        out.append(_encode({
-            "id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": "fp_mock", "service_tier": "default", "choices": [], "usage": usage,
-        }))
+        out.append(
+            _encode(
+                {
+                    "id": rid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "fp_mock",
+                    "service_tier": "default",
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        )
     return out
 
 
@@ -415,11 +554,22 @@ def _stream(payloads: list[bytes], options: MockOptions) -> UpstreamResponse:
     async def events() -> AsyncIterator[bytes]:
         for number, payload in enumerate(payloads):
             if options.fail_after is not None and number >= options.fail_after:
-                raise UpstreamUnavailable("the provider's stream broke off: connection reset (mock fail_after)")
+                raise UpstreamUnavailable(
+                    "the provider's stream broke off: connection reset (mock fail_after)"
+                )
             if options.error_after is not None and number >= options.error_after:
-                yield frame(_encode({"error": {
-                    "message": "mock error: in-stream error requested", "type": "server_error",
-                    "param": None, "code": "mock_stream_error"}}))
+                yield frame(
+                    _encode(
+                        {
+                            "error": {
+                                "message": "mock error: in-stream error requested",
+                                "type": "server_error",
+                                "param": None,
+                                "code": "mock_stream_error",
+                            }
+                        }
+                    )
+                )
                 return
             if number and options.chunk_delay_ms:
                 await asyncio.sleep(options.chunk_delay_ms / 1000)
@@ -452,8 +602,8 @@ def _num(value: float) -> str:
 
 def _parse_form(content_type: str, body: bytes) -> JSON:
     """Multipart fields as strings, files as (filename, bytes)."""
-    from python_multipart.multipart import parse_options_header  # noqa: PLC0415  (rarely used)
     from python_multipart import MultipartParser  # noqa: PLC0415
+    from python_multipart.multipart import parse_options_header  # noqa: PLC0415  (rarely used)
 
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
@@ -486,10 +636,16 @@ def _parse_form(content_type: str, body: bytes) -> JSON:
         else:
             fields[name] = current["data"].decode("utf-8", "replace")
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     parser.write(body)
     parser.finalize()
     return fields
@@ -499,9 +655,14 @@ def _wav(words: int) -> bytes:
     """A valid 8 kHz 16-bit mono WAV of silence, a tenth of a second per word."""
     samples = 800 * max(1, words)
     data = b"\x00\x00" * samples
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16
-    ) + b"data" + struct.pack("<I", len(data))
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(data))
+    )
     return header + data
 
 

@@ -40,17 +40,41 @@ USER_AGENT: Final = "crossroads/0.1"
 # Client headers never copied upstream by the proxy route: hop-by-hop, framing, and ours.
 _PROXY_SKIP: Final = frozenset(
     {
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-        "upgrade", "expect", "accept-encoding", "proxy-authorization", "proxy-connection",
-        "authorization", "x-api-key", "api-key", "cookie",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "accept-encoding",
+        "proxy-authorization",
+        "proxy-connection",
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
     }
 )
 # Response headers from the provider that we do not relay.
 HOP_BY_HOP: Final = frozenset(
     {
-        "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "te",
-        "trailer", "upgrade", "proxy-authenticate", "set-cookie", "server", "date",
-        "alt-svc", "strict-transport-security",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authenticate",
+        "set-cookie",
+        "server",
+        "date",
+        "alt-svc",
+        "strict-transport-security",
     }
 )
 
@@ -73,7 +97,11 @@ class OpenAIFormat:
     def build(self, call: Call, target: Target) -> UpstreamRequest:
         if call.endpoint not in self.endpoints:
             raise UnsupportedEndpoint(f"{call.endpoint} is not supported by {self.name}")
-        base = _with_prefix(target.custom_host, self.profile.custom_host_prefix) if target.custom_host else self.base_url
+        base = (
+            _with_prefix(target.custom_host, self.profile.custom_host_prefix)
+            if target.custom_host
+            else self.base_url
+        )
         if base is None:
             raise BadRequest(
                 f"provider {self.name} has no public URL: send the server's base URL in "
@@ -89,15 +117,15 @@ class OpenAIFormat:
             changed = self.rewrite(call.json)
             if changed is not None:
                 body = _encode(changed)
-        return UpstreamRequest(
-            call.method, url, headers, body, guarded=target.custom_host is not None
-        )
+        return UpstreamRequest(call.method, url, headers, body, guarded=target.custom_host is not None)
 
     def _headers(self, call: Call, target: Target) -> dict[str, str]:
         profile = self.profile
         if call.endpoint == PROXY:
             headers = {
-                k: v for k, v in call.headers.items() if k not in _PROXY_SKIP and not k.startswith("x-portkey-")
+                k: v
+                for k, v in call.headers.items()
+                if k not in _PROXY_SKIP and not k.startswith("x-portkey-")
             }
         else:
             headers = {"user-agent": USER_AGENT}
@@ -160,7 +188,9 @@ class OpenAIFormat:
             data = {"error": {"message": text[:300] or f"HTTP {status} with no error body"}}
         return self.error_from(target, status, headers, data)
 
-    def error_from(self, target: Target | None, status: int, headers: Mapping[str, str], data: Any) -> UpstreamError:
+    def error_from(
+        self, target: Target | None, status: int, headers: Mapping[str, str], data: Any
+    ) -> UpstreamError:
         message, etype, param, code = _error_fields(data)
         secrets = (target.api_key,) if target is not None else ()
         relay = {k: headers[k] for k in ("retry-after", "retry-after-ms") if k in headers}
@@ -202,6 +232,8 @@ class PassthroughStream:
             return [out for line in data.split(b"\n") for out in self.feed(Event(line, event.name))]
         if event.name == b"error" or b'"error"' in data:
             self._raise_if_error(event)
+        if b'"object":""' in data and _is_filter_preamble(data):
+            return []
         if not self._finished and _FINISHED.search(data):
             self._finished = True
         if self._fix and b'"tool_calls"' in data:
@@ -227,7 +259,7 @@ class PassthroughStream:
                 return
         if not isinstance(data, dict):
             return
-        if "error" in data and data["error"] or event.name == b"error":
+        if data.get("error") or event.name == b"error":
             status = _int_code(data)
             err = self._adapter.error_from(self._target, status, {}, data)
             raise StreamInterrupted(err)
@@ -250,7 +282,11 @@ def _error_fields(data: Any) -> tuple[str, str | None, str | None, str | None]:
         elif isinstance(inner, str):
             err = {"message": inner, "type": data.get("type"), "code": data.get("code")}
         elif "detail" in data and "message" not in data:
-            err = {"message": data["detail"] if isinstance(data["detail"], str) else _encode(data["detail"]).decode()}
+            err = {
+                "message": data["detail"]
+                if isinstance(data["detail"], str)
+                else _encode(data["detail"]).decode()
+            }
     if not isinstance(err, dict):
         return (str(err)[:300], None, None, None)
     message = err.get("message") or err.get("msg") or "the provider returned an error"
@@ -295,7 +331,9 @@ def _fix_messages(messages: list[Any], profile: Profile) -> list[Any] | None:
                     new = {k: v for k, v in new.items() if k != field}
             if profile.tool_call_id_alnum9 and isinstance(new.get("tool_calls"), list):
                 calls = [
-                    {**c, "id": _alnum9(c["id"])} if isinstance(c, dict) and isinstance(c.get("id"), str) else c
+                    {**c, "id": _alnum9(c["id"])}
+                    if isinstance(c, dict) and isinstance(c.get("id"), str)
+                    else c
                     for c in new["tool_calls"]
                 ]
                 if calls != new["tool_calls"]:
@@ -307,6 +345,18 @@ def _fix_messages(messages: list[Any], profile: Profile) -> list[Any] | None:
         changed = changed or new is not message
         out.append(new)
     return out if changed else None
+
+
+def _is_filter_preamble(data: bytes) -> bool:
+    """Azure OpenAI's first chunk: no id, model or object, no choices, only prompt_filter_results.
+
+    Strict clients reject it (`object` must be chat.completion.chunk) and it carries no answer.
+    """
+    try:
+        chunk = _decode(data)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(chunk, dict) and not chunk.get("object") and not chunk.get("choices") and not chunk.get("usage")
 
 
 def _fix_tool_call_chunk(data: bytes, seen: dict[int, int]) -> bytes:

@@ -23,8 +23,19 @@ from crossroads.providers.base import (
 CHAT_ONLY = frozenset({CHAT, MODELS, PROXY})
 TEXT = frozenset({CHAT, COMPLETIONS, EMBEDDINGS, MODELS, PROXY})
 EVERYTHING = frozenset(
-    {CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, IMAGE_EDITS, SPEECH, TRANSCRIPTIONS, TRANSLATIONS,
-     MODERATIONS, MODELS, PROXY}
+    {
+        CHAT,
+        COMPLETIONS,
+        EMBEDDINGS,
+        IMAGES,
+        IMAGE_EDITS,
+        SPEECH,
+        TRANSCRIPTIONS,
+        TRANSLATIONS,
+        MODERATIONS,
+        MODELS,
+        PROXY,
+    }
 )
 
 

@@ -7,7 +7,6 @@ exceptions are mapped to UpstreamUnavailable here and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -73,6 +72,9 @@ class HttpResponse:
                         raise UpstreamUnavailable(f"the provider's response is larger than {limit} bytes")
                     parts.append(part)
                 body = b"".join(parts)
+        except TimeoutError:
+            resp.close()
+            raise UpstreamUnavailable("the provider's response stalled (idle timeout)", status=504) from None
         except (aiohttp.ClientError, OSError) as exc:
             resp.close()
             raise UpstreamUnavailable(f"the provider's response broke off: {describe(exc)}") from None
@@ -84,12 +86,12 @@ class HttpResponse:
         try:
             async for part in resp.content.iter_any():
                 yield part
+        except TimeoutError:  # aiohttp's sock_read timeout: no byte for stream_idle_timeout_ms
+            resp.close()
+            raise UpstreamUnavailable("the provider's stream stalled (idle timeout)", status=504) from None
         except (aiohttp.ClientError, OSError) as exc:
             resp.close()
             raise UpstreamUnavailable(f"the provider's stream broke off: {describe(exc)}") from None
-        except TimeoutError:
-            resp.close()
-            raise UpstreamUnavailable("the provider's stream stalled (idle timeout)", status=504) from None
 
     def close(self) -> None:
         if not self._resp.closed:
@@ -107,9 +109,7 @@ class UpstreamClient:
     ) -> None:
         self._policy = policy
         self._pool_size = pool_size
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout_s, sock_read=idle_timeout_s
-        )
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=idle_timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._guarded: aiohttp.ClientSession | None = None
 
@@ -160,10 +160,10 @@ class UpstreamClient:
             if isinstance(exc.os_error, HostRefused):
                 raise exc.os_error from None
             raise UpstreamUnavailable(f"could not connect: {describe(exc)}") from None
+        except TimeoutError:
+            raise UpstreamUnavailable("the provider did not answer in time (connect or read timeout)", status=504) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamUnavailable(f"the request failed: {describe(exc)}") from None
-        except asyncio.TimeoutError:
-            raise UpstreamUnavailable("the connection timed out", status=504) from None
         return HttpResponse(resp)
 
 

@@ -59,8 +59,8 @@ class HostPolicy:
     def __init__(self, trusted: Iterable[str]) -> None:
         names: set[str] = set()
         networks: list[IPNetwork] = []
-        for entry in trusted:
-            entry = entry.strip().lower().strip("[]")
+        for raw in trusted:
+            entry = raw.strip().lower().strip("[]")
             if not entry:
                 continue
             try:

@@ -43,9 +43,7 @@ class UpstreamResponse(Protocol):
 class LocalResponse:
     """A response generated in process (the mock provider)."""
 
-    def __init__(
-        self, status: int, headers: Mapping[str, str], body: AsyncIterator[bytes] | bytes
-    ) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: AsyncIterator[bytes] | bytes) -> None:
         self.status = status
         self.headers = headers
         self._body = body
