@@ -85,6 +85,16 @@ def load_settings(
 
 
 def parse_settings(data: Mapping[str, Any], source: str = "settings") -> Settings:
+    # Entries of keyed sections are checked one by one, because msgspec reports a dict key
+    # in an error path as `[...]` and the user needs to know which entry is wrong.
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        for name, entry in providers.items():
+            try:
+                msgspec.convert(entry, ProviderSettings, strict=False)
+            except msgspec.ValidationError as exc:
+                reason = explain(exc, ProviderSettings, f"providers.{name}")
+                raise SettingsError(f"invalid settings ({source}): {reason}") from None
     try:
         return msgspec.convert(dict(data), Settings, strict=False)
     except msgspec.ValidationError as exc:
@@ -128,19 +138,20 @@ def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def explain(exc: msgspec.ValidationError, root: type[msgspec.Struct]) -> str:
+def explain(exc: msgspec.ValidationError, root: type[msgspec.Struct], prefix: str = "") -> str:
     """Turn msgspec's message into one naming the key, where it is, and the valid keys."""
     message = str(exc)
     text, _, where = message.partition(" - at `$")
     location = where.rstrip("`").lstrip(".")
     location = location.replace("[", ".[").lstrip(".") if location else ""
+    shown = ".".join(p for p in (prefix, location) if p)
     if text.startswith("Object contains unknown field"):
         key = text.split("`")[1]
         fields = _fields_at(root, location)
         valid = f"; valid keys: {', '.join(fields)}" if fields else ""
-        at = f" in `{location}`" if location else ""
+        at = f" in `{shown}`" if shown else ""
         return f"unknown key `{key}`{at}{valid}"
-    return f"{text} at `{location}`" if location else text
+    return f"{text} at `{shown}`" if shown else text
 
 
 def _fields_at(root: type[msgspec.Struct], location: str) -> list[str]:

@@ -15,7 +15,9 @@ from tests.support.upstream import FakeUpstream, Reply, Stream, fixture_bytes, f
 KEY = "sk-test-provider-key-123456"
 
 
-def client(gateway: GatewayServer, fake: FakeUpstream, provider: str = "openai", **headers: str) -> openai.OpenAI:
+def client(
+    gateway: GatewayServer, fake: FakeUpstream, provider: str = "openai", **headers: str
+) -> openai.OpenAI:
     return openai.OpenAI(
         api_key=KEY,
         base_url=f"{gateway.url}/v1",
@@ -36,7 +38,8 @@ def test_non_streaming_passes_body_through_and_back(gateway: GatewayServer, fake
         "brand_new_param": {"nested": [1, 2]},  # unknown fields must survive
     }
     raw = client(gateway, fake).chat.completions.with_raw_response.create(
-        model="gpt-4.1-nano", messages=[{"role": "user", "content": "Hello!"}],
+        model="gpt-4.1-nano",
+        messages=[{"role": "user", "content": "Hello!"}],
         extra_body={"brand_new_param": {"nested": [1, 2]}},
     )
     completion = raw.parse()
@@ -64,9 +67,13 @@ def test_request_body_bytes_reach_upstream_unchanged(gateway: GatewayServer, fak
     body = b'{"model": "m",   "messages": [{"role": "user", "content": "caf\\u00e9"}], "zz": 1.50}'
     with gateway.client() as http:
         resp = http.post(
-            "/v1/chat/completions", content=body,
-            headers={"x-portkey-provider": "openai", "x-portkey-custom-host": f"{fake.url}/v1",
-                     "content-type": "application/json"},
+            "/v1/chat/completions",
+            content=body,
+            headers={
+                "x-portkey-provider": "openai",
+                "x-portkey-custom-host": f"{fake.url}/v1",
+                "content-type": "application/json",
+            },
         )
     assert resp.status_code == 200
     assert fake.last().body == body
@@ -88,7 +95,9 @@ def test_trace_id_is_echoed_and_generated(gateway: GatewayServer, fake: FakeUpst
 
 
 def test_tool_calls_non_streaming(gateway: GatewayServer, fake: FakeUpstream) -> None:
-    fake.on("POST", "/v1/chat/completions", Reply(body=fixture_bytes("openai/chat-completion.tool-calls.json")))
+    fake.on(
+        "POST", "/v1/chat/completions", Reply(body=fixture_bytes("openai/chat-completion.tool-calls.json"))
+    )
     request = fixture_json("openai/chat-completion.tool-calls.request.json")["body"]
     completion = client(gateway, fake).chat.completions.create(**request)
     ChatCompletion.model_validate(completion.model_dump())
@@ -110,7 +119,9 @@ def test_streaming_tool_calls_reassemble(gateway: GatewayServer, fake: FakeUpstr
     assert chunks[-1].usage is not None and chunks[-1].choices == []
     arguments = "".join(
         call.function.arguments or ""
-        for chunk in chunks for choice in chunk.choices for call in (choice.delta.tool_calls or [])
+        for chunk in chunks
+        for choice in chunk.choices
+        for call in (choice.delta.tool_calls or [])
         if call.function is not None
     )
     assert json.loads(arguments)
@@ -149,7 +160,9 @@ def test_compatible_streams_parse_strictly(
 ) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=jsonl_as_sse(fixture)))
     c = client(gateway, fake, provider)
-    chunks = list(c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True))
+    chunks = list(
+        c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
+    )
     assert chunks
     calls = []
     for chunk in chunks:
@@ -170,9 +183,17 @@ def test_mistral_quirks_rewrite_the_request(gateway: GatewayServer, fake: FakeUp
         seed=7,
         messages=[
             {"role": "user", "content": "weather?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_ZR5UUuTt3pf61kjwAJIYdVMj", "type": "function",
-                 "function": {"name": "weather", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_ZR5UUuTt3pf61kjwAJIYdVMj",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": "{}"},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_ZR5UUuTt3pf61kjwAJIYdVMj", "content": "sunny"},
         ],
     )
@@ -186,7 +207,8 @@ def test_mistral_quirks_rewrite_the_request(gateway: GatewayServer, fake: FakeUp
 def test_openai_organization_project_and_forward_headers(gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.on("POST", "/v1/chat/completions", Reply(body=fixture_bytes("openai/chat-completion.text.json")))
     c = client(
-        gateway, fake,
+        gateway,
+        fake,
         **{
             "x-portkey-openai-organization": "org-1",
             "x-portkey-openai-project": "proj-1",

@@ -14,7 +14,10 @@ from tests.support.upstream import FakeUpstream, Hang, Reply, Stream, fixture_by
 
 HEADERS = {"x-portkey-provider": "openai", "content-type": "application/json"}
 CHUNK = {
-    "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+    "id": "c1",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": "m",
     "choices": [{"index": 0, "delta": {"content": "Hel"}, "logprobs": None, "finish_reason": None}],
 }
 FINISH = {**CHUNK, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}
@@ -22,10 +25,15 @@ STREAM_BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "cont
 
 
 def post_stream(gateway: GatewayServer, fake: FakeUpstream) -> tuple[int, bytes]:
-    with gateway.client() as http, http.stream(
-        "POST", "/v1/chat/completions", json=STREAM_BODY,
-        headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
-    ) as resp:
+    with (
+        gateway.client() as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json=STREAM_BODY,
+            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
+        ) as resp,
+    ):
         body = b""
         try:
             for part in resp.iter_raw():
@@ -39,7 +47,9 @@ def events(body: bytes) -> list[str]:
     return [e.removeprefix("data: ") for e in body.decode().split("\n\n") if e.startswith("data: ")]
 
 
-def test_upstream_dying_mid_stream_is_an_error_not_a_clean_end(gateway: GatewayServer, fake: FakeUpstream) -> None:
+def test_upstream_dying_mid_stream_is_an_error_not_a_clean_end(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK, CHUNK], done=False), end="drop"))
     status, body = post_stream(gateway, fake)
     assert status == 200
@@ -51,9 +61,12 @@ def test_upstream_dying_mid_stream_is_an_error_not_a_clean_end(gateway: GatewayS
     assert body.endswith(b"<<incomplete>>"), "the transfer must end abnormally"
 
 
-def test_upstream_closing_cleanly_without_finish_is_an_error(gateway: GatewayServer, fake: FakeUpstream) -> None:
+def test_upstream_closing_cleanly_without_finish_is_an_error(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK], done=False)))
     status, body = post_stream(gateway, fake)
+    assert status == 200
     data = events(body)
     assert "ended the stream before it finished" in json.loads(data[-1])["error"]["message"]
     assert "[DONE]" not in body.decode() and body.endswith(b"<<incomplete>>")
@@ -67,12 +80,20 @@ def test_finished_stream_without_done_gets_done(gateway: GatewayServer, fake: Fa
 
 
 def test_openrouter_error_inside_200_reaches_the_sdk(gateway: GatewayServer, fake: FakeUpstream) -> None:
-    fake.on("POST", "/v1/chat/completions",
-            Stream(chunks=[fixture_bytes("openai-compatible/openrouter.stream.comments-and-error.sse.txt")]))
-    c = openai.OpenAI(api_key="k", base_url=f"{gateway.url}/v1", max_retries=0, default_headers={
-        "x-portkey-provider": "openrouter", "x-portkey-custom-host": f"{fake.url}/v1"})
-    stream = c.chat.completions.create(model="minimax/minimax-m2:free", messages=[{"role": "user", "content": "hi"}],
-                                       stream=True)
+    fake.on(
+        "POST",
+        "/v1/chat/completions",
+        Stream(chunks=[fixture_bytes("openai-compatible/openrouter.stream.comments-and-error.sse.txt")]),
+    )
+    c = openai.OpenAI(
+        api_key="k",
+        base_url=f"{gateway.url}/v1",
+        max_retries=0,
+        default_headers={"x-portkey-provider": "openrouter", "x-portkey-custom-host": f"{fake.url}/v1"},
+    )
+    stream = c.chat.completions.create(
+        model="minimax/minimax-m2:free", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     with pytest.raises(openai.APIError, match="Token limit reached"):
         for _ in stream:
             pass
@@ -82,16 +103,23 @@ def test_error_event_before_any_content_is_an_http_error(gateway: GatewayServer,
     error = {"error": {"message": "Overloaded", "type": "overloaded_error", "param": None, "code": 529}}
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([error], done=False)))
     with gateway.client() as http:
-        resp = http.post("/v1/chat/completions", json=STREAM_BODY,
-                         headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"})
+        resp = http.post(
+            "/v1/chat/completions",
+            json=STREAM_BODY,
+            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
+        )
     assert resp.status_code == 529
     assert resp.json()["error"]["message"] == "openai error: Overloaded"
     assert resp.json()["provider"] == "openai"
 
 
 def test_malformed_and_keepalive_chunks_do_not_crash(gateway: GatewayServer, fake: FakeUpstream) -> None:
-    chunks = [b": keep-alive\n\n", b"event: ping\ndata: {}\n\n", b"data: {not json\n\n",
-              *sse([CHUNK, FINISH])]
+    chunks = [
+        b": keep-alive\n\n",
+        b"event: ping\ndata: {}\n\n",
+        b"data: {not json\n\n",
+        *sse([CHUNK, FINISH]),
+    ]
     fake.on("POST", "/v1/chat/completions", Stream(chunks=chunks))
     status, body = post_stream(gateway, fake)
     assert status == 200 and events(body)[-1] == "[DONE]"
@@ -102,10 +130,15 @@ def test_malformed_and_keepalive_chunks_do_not_crash(gateway: GatewayServer, fak
 def test_chunks_are_forwarded_as_they_arrive(gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK, CHUNK, FINISH]), gap=0.3))
     arrivals = []
-    with gateway.client() as http, http.stream(
-        "POST", "/v1/chat/completions", json=STREAM_BODY,
-        headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
-    ) as resp:
+    with (
+        gateway.client() as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json=STREAM_BODY,
+            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
+        ) as resp,
+    ):
         start = time.monotonic()
         for _ in resp.iter_raw():
             arrivals.append(time.monotonic() - start)
@@ -113,15 +146,22 @@ def test_chunks_are_forwarded_as_they_arrive(gateway: GatewayServer, fake: FakeU
     assert arrivals[0] < arrivals[-1] - 0.4
 
 
-def test_client_disconnect_mid_stream_cancels_the_upstream_request(gateway: GatewayServer, fake: FakeUpstream) -> None:
+def test_client_disconnect_mid_stream_cancels_the_upstream_request(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK] * 200), gap=0.05))
-    with gateway.client() as http, http.stream(
-        "POST", "/v1/chat/completions", json=STREAM_BODY,
-        headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
-    ) as resp:
+    with (
+        gateway.client() as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json=STREAM_BODY,
+            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
+        ) as resp,
+    ):
         next(resp.iter_raw())
         # leaving the block closes the connection mid-answer
-    assert fake.wait_for(lambda: fake.requests and fake.requests[-1].cancelled, timeout=5), (
+    assert fake.wait_for(lambda: bool(fake.requests) and fake.requests[-1].cancelled, timeout=5), (
         "the upstream request was not cancelled"
     )
 
@@ -132,22 +172,34 @@ def test_client_disconnect_before_headers_cancels_upstream(
 ) -> None:
     fake.on("POST", "/v1/chat/completions", Hang())
     with pytest.raises(httpx.ReadTimeout), gateway.client(timeout=0.3) as http:
-        http.post("/v1/chat/completions", json={**STREAM_BODY, "stream": stream},
-                  headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"})
+        http.post(
+            "/v1/chat/completions",
+            json={**STREAM_BODY, "stream": stream},
+            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
+        )
     assert fake.wait_for(lambda: bool(fake.requests) and fake.requests[-1].cancelled)
 
 
 def test_request_timeout_is_408_timeout_error(gateway: GatewayServer, fake: FakeUpstream) -> None:
-    fake.on("POST", "/v1/chat/completions", Reply(body=fixture_bytes("openai/chat-completion.text.json"), delay=2))
+    fake.on(
+        "POST", "/v1/chat/completions", Reply(body=fixture_bytes("openai/chat-completion.text.json"), delay=2)
+    )
     with gateway.client() as http:
         resp = http.post(
-            "/v1/chat/completions", json={**STREAM_BODY, "stream": False},
-            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1", "x-portkey-request-timeout": "200"},
+            "/v1/chat/completions",
+            json={**STREAM_BODY, "stream": False},
+            headers={
+                **HEADERS,
+                "x-portkey-custom-host": f"{fake.url}/v1",
+                "x-portkey-request-timeout": "200",
+            },
         )
     assert resp.status_code == 408
     assert resp.json()["error"] == {
         "message": "Request exceeded the timeout sent in the request: 200ms",
-        "type": "timeout_error", "param": None, "code": None,
+        "type": "timeout_error",
+        "param": None,
+        "code": None,
     }
     assert fake.wait_for(lambda: fake.requests[-1].cancelled)
 
@@ -156,8 +208,13 @@ def test_request_timeout_bounds_the_first_chunk(gateway: GatewayServer, fake: Fa
     fake.on("POST", "/v1/chat/completions", Stream(chunks=[b": waiting\n\n", *sse([CHUNK, FINISH])], gap=1.0))
     with gateway.client() as http:
         resp = http.post(
-            "/v1/chat/completions", json=STREAM_BODY,
-            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1", "x-portkey-request-timeout": "300"},
+            "/v1/chat/completions",
+            json=STREAM_BODY,
+            headers={
+                **HEADERS,
+                "x-portkey-custom-host": f"{fake.url}/v1",
+                "x-portkey-request-timeout": "300",
+            },
         )
     assert resp.status_code == 408
     assert resp.json()["error"]["type"] == "timeout_error"

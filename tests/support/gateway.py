@@ -30,8 +30,15 @@ class GatewayServer:
         self.settings = parse_settings(settings)
         self.app = create_app(self.settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, loop="uvloop", http="httptools", lifespan="on",
-            log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -30,6 +30,7 @@ class Recorded:
     query: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    peer: tuple[str, int] | None = None  # the gateway's end of the connection (keep-alive reuse)
     cancelled: bool = False  # the client closed the connection before we finished answering
 
     def json(self) -> Any:
@@ -70,8 +71,10 @@ Responder = Behaviour | Callable[[Recorded], Behaviour]
 def sse(payloads: Iterable[bytes | str | dict[str, Any]], *, done: bool = True) -> list[bytes]:
     out = []
     for payload in payloads:
-        data = payload if isinstance(payload, bytes) else (
-            payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        data = (
+            payload
+            if isinstance(payload, bytes)
+            else (payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
         )
         out.append(b"data: " + data + b"\n\n")
     if done:
@@ -177,13 +180,20 @@ class FakeUpstream:
             query=request.query_string,
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            peer=request.transport.get_extra_info("peername")[:2] if request.transport else None,
         )
         self.requests.append(record)
         responder = self._next((request.method, request.path))
         if responder is None:
             return web.json_response(
-                {"error": {"message": f"fake: no route for {request.method} {request.path}",
-                           "type": "invalid_request_error", "param": None, "code": None}},
+                {
+                    "error": {
+                        "message": f"fake: no route for {request.method} {request.path}",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
                 status=404,
             )
         behaviour = responder(record) if callable(responder) else responder
@@ -202,12 +212,16 @@ class FakeUpstream:
             data = behaviour.body
             raw = json.dumps(data).encode() if isinstance(data, dict | list) else data
             return web.Response(
-                status=behaviour.status, body=raw, headers={"content-type": behaviour.content_type, **behaviour.headers}
+                status=behaviour.status,
+                body=raw,
+                headers={"content-type": behaviour.content_type, **behaviour.headers},
             )
         assert isinstance(behaviour, Stream)
         if behaviour.delay:
             await self._sleep_watching(request, behaviour.delay, record)
-        resp = web.StreamResponse(status=behaviour.status, headers={"content-type": behaviour.content_type, **behaviour.headers})
+        resp = web.StreamResponse(
+            status=behaviour.status, headers={"content-type": behaviour.content_type, **behaviour.headers}
+        )
         await resp.prepare(request)
         for number, chunk in enumerate(behaviour.chunks):
             if number and behaviour.gap:

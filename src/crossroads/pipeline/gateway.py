@@ -175,7 +175,9 @@ async def _payloads(
         resp.close()
 
 
-def _translate(events: list[Event], translator: StreamTranslator) -> tuple[list[bytes], StreamInterrupted | None]:
+def _translate(
+    events: list[Event], translator: StreamTranslator
+) -> tuple[list[bytes], StreamInterrupted | None]:
     """Payloads for a read's events; an in-stream error stops the batch after what came before it."""
     out: list[bytes] = []
     for event in events:

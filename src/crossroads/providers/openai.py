@@ -356,7 +356,12 @@ def _is_filter_preamble(data: bytes) -> bool:
         chunk = _decode(data)
     except msgspec.DecodeError:
         return False
-    return isinstance(chunk, dict) and not chunk.get("object") and not chunk.get("choices") and not chunk.get("usage")
+    return (
+        isinstance(chunk, dict)
+        and not chunk.get("object")
+        and not chunk.get("choices")
+        and not chunk.get("usage")
+    )
 
 
 def _fix_tool_call_chunk(data: bytes, seen: dict[int, int]) -> bytes:

@@ -7,6 +7,7 @@ exceptions are mapped to UpstreamUnavailable here and nowhere else.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -161,7 +162,9 @@ class UpstreamClient:
                 raise exc.os_error from None
             raise UpstreamUnavailable(f"could not connect: {describe(exc)}") from None
         except TimeoutError:
-            raise UpstreamUnavailable("the provider did not answer in time (connect or read timeout)", status=504) from None
+            raise UpstreamUnavailable(
+                "the provider did not answer in time (connect or read timeout)", status=504
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamUnavailable(f"the request failed: {describe(exc)}") from None
         return HttpResponse(resp)
@@ -169,8 +172,11 @@ class UpstreamClient:
 
 def describe(exc: BaseException) -> str:
     """A short, secret-free description of a transport failure (no URLs, no headers)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name could not be resolved"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"{exc.os_error.strerror or type(exc.os_error).__name__}" if exc.os_error else "connect error"
+        code = exc.os_error.errno if exc.os_error else None
+        return os.strerror(code).lower() if code else "connect error"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError):

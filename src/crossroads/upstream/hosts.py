@@ -99,7 +99,12 @@ class HostPolicy:
             raise HostRefused("Invalid custom host: cloud metadata endpoints are not allowed")
         ip = parse_ip(host)
         if ip is not None:
-            if str(ip) in METADATA_HOSTS:
+            if ":" not in host and str(ip) != host:
+                raise HostRefused(
+                    f"Invalid custom host: {host} is an obfuscated IP address (write it as {ip})"
+                )
+            inner = embedded_ipv4(ip)
+            if str(ip) in METADATA_HOSTS or (inner is not None and str(inner) in METADATA_HOSTS):
                 raise HostRefused("Invalid custom host: cloud metadata endpoints are not allowed")
             if not self.ip_allowed(ip):
                 raise HostRefused(
@@ -132,7 +137,7 @@ class HostPolicy:
         inner = embedded_ipv4(ip)
         if inner is not None:
             return self.ip_allowed(inner)
-        return ip.is_global
+        return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
     def check_resolved(self, hostname: str, address: str) -> None:
         """Called for each address a custom host resolved to, before connecting."""

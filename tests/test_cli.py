@@ -1,0 +1,135 @@
+"""`crossroads serve` as a process: settings errors, workers, and draining on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.gateway import CROSSROADS, GatewayProcess
+
+MOCK = {"x-portkey-provider": "mock"}
+
+
+def chat(url: str, content: str = "Hello!", **extra: object) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/chat/completions",
+        headers=MOCK,
+        timeout=10,
+        json={"model": "mock-1", "messages": [{"role": "user", "content": content}], **extra},
+    )
+
+
+def test_bad_settings_exit_2_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("port: 8787\nworkerz: 2\n")
+    result = subprocess.run(
+        [str(CROSSROADS), "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "unknown key `workerz`" in result.stderr and "workers" in result.stderr
+
+
+def test_serves_with_settings_file_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("log_level: warning\nmax_request_bytes: 2000\n")
+    gateway = GatewayProcess("--config", str(path)).start()
+    try:
+        assert chat(gateway.url).json()["choices"][0]["message"]["content"] == "Hello!"
+        assert chat(gateway.url, "x" * 3000).status_code == 413
+    finally:
+        gateway.stop()
+
+
+def test_two_workers_serve_and_stop() -> None:
+    gateway = GatewayProcess("--workers", "2").start()
+    try:
+        for _ in range(10):
+            assert chat(gateway.url).status_code == 200
+        gateway.signal(signal.SIGTERM)
+        assert gateway.wait(30) == 0
+    finally:
+        gateway.stop()
+
+
+def assert_graceful_exit(gateway: GatewayProcess) -> None:
+    # uvicorn re-raises the signal once it has shut down, so the exit status is "killed by SIGTERM".
+    assert gateway.wait(20) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in gateway.output()
+
+
+def stream_in_thread(url: str, model: str, out: dict[str, object]) -> threading.Thread:
+    def run() -> None:
+        body = b""
+        try:
+            with httpx.stream(
+                "POST",
+                f"{url}/v1/chat/completions",
+                headers=MOCK,
+                timeout=30,
+                json={
+                    "model": model,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "a b c d e f g h i j"}],
+                },
+            ) as resp:
+                for part in resp.iter_raw():
+                    body += part
+                    out.setdefault("first_at", time.monotonic())
+        except httpx.HTTPError as exc:
+            out["error"] = repr(exc)
+        out["body"] = body
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path) -> None:
+    gateway = GatewayProcess(env={"CROSSROADS_DRAIN_TIMEOUT_S": "20"}).start()
+    out: dict[str, object] = {}
+    try:
+        thread = stream_in_thread(gateway.url, "mock-1?chunk_delay_ms=150", out)
+        deadline = time.monotonic() + 10
+        while "first_at" not in out and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gateway.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):  # no new connections while draining
+            chat(gateway.url)
+        thread.join(20)
+        assert_graceful_exit(gateway)
+    finally:
+        gateway.stop()
+    body = out["body"]
+    assert isinstance(body, bytes) and body.endswith(b"data: [DONE]\n\n"), out
+    assert "error" not in out
+
+
+def test_drain_window_over_ends_streams_with_an_error() -> None:
+    gateway = GatewayProcess(env={"CROSSROADS_DRAIN_TIMEOUT_S": "1"}).start()
+    out: dict[str, object] = {}
+    try:
+        thread = stream_in_thread(gateway.url, "mock-1?chunk_delay_ms=1000", out)
+        deadline = time.monotonic() + 10
+        while "first_at" not in out and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gateway.signal(signal.SIGTERM)
+        thread.join(20)
+        assert_graceful_exit(gateway)
+    finally:
+        gateway.stop()
+    body = out["body"]
+    assert isinstance(body, bytes) and b"[DONE]" not in body
+    last = [e for e in body.decode().split("\n\n") if e.startswith("data: ")][-1]
+    assert json.loads(last[6:])["error"]["code"] == "shutting_down"
