@@ -106,7 +106,8 @@ class Gateway:
                         provider=adapter.name,
                     )
                 raise adapter.error(target, status, resp.headers, body)
-            meta = Meta(provider=adapter.name, headers=relayed(resp.headers))
+            # Header-only requests are Portkey's implicit single-target config: index "config".
+            meta = Meta(provider=adapter.name, last_used_option_index="config", headers=relayed(resp.headers))
             content_type = resp.headers.get("content-type", "")
             if content_type.startswith("text/event-stream") and call.endpoint in _SSE_ENDPOINTS:
                 outcome: Outcome = await self._stream(adapter, call, target, resp, meta)

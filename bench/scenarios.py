@@ -1,0 +1,144 @@
+"""What the benchmark sends, and what the mock upstream answers (realistic sizes, fixed bytes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CHAT_REQUEST = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Write two sentences about lighthouses."},
+    ],
+    "temperature": 0.2,
+}
+_TEXT = (
+    "Lighthouses guide ships past dangerous coasts with powerful beams of light. "
+    "Many still stand today as beloved landmarks and museums."
+)
+_WORDS = _TEXT.split(" ")
+
+CHAT_RESPONSE = json.dumps(
+    {
+        "id": "chatcmpl-bench0000000000000000000000",
+        "object": "chat.completion",
+        "created": 1782955817,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": " ".join(_WORDS),
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 27,
+            "completion_tokens": 24,
+            "total_tokens": 51,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+    },
+    separators=(",", ":"),
+)
+
+
+def _chunk(delta: dict[str, object], finish: str | None) -> str:
+    return json.dumps(
+        {
+            "id": "chatcmpl-bench0000000000000000000000",
+            "object": "chat.completion.chunk",
+            "created": 1782955817,
+            "model": "gpt-4o-mini-2024-07-18",
+            "system_fingerprint": "fp_bench",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        },
+        separators=(",", ":"),
+    )
+
+
+# 22 events: role, 20 words, finish; then [DONE]. Sent by nginx in one write.
+SSE_RESPONSE = "".join(
+    f"data: {payload}\n\n"
+    for payload in [
+        _chunk({"role": "assistant", "content": ""}, None),
+        *(_chunk({"content": word + " "}, None) for word in _WORDS[:20]),
+        _chunk({}, "stop"),
+        "[DONE]",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    upstream_prefix: str  # nginx location prefix
+    stream: bool
+
+    @property
+    def body(self) -> str:
+        return json.dumps({**CHAT_REQUEST, "stream": True} if self.stream else CHAT_REQUEST)
+
+    def route(self, target: str, upstream_port: int, gateway_port: int) -> tuple[str, dict[str, str]]:
+        base = f"http://127.0.0.1:{upstream_port}{self.upstream_prefix}/v1"
+        if target == "direct":
+            return f"{base}/chat/completions", {"authorization": "Bearer sk-bench"}
+        return f"http://127.0.0.1:{gateway_port}/v1/chat/completions", {
+            "x-portkey-provider": "openai",
+            "x-portkey-custom-host": base,
+            "authorization": "Bearer sk-bench",
+        }
+
+    def lua(self, headers: dict[str, str]) -> str:
+        lines = [
+            'wrk.method = "POST"',
+            f"wrk.body = [[{self.body}]]",
+            'wrk.headers["content-type"] = "application/json"',
+        ]
+        lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+        lines.append("""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%d,"duration_us":%d,"errors":%d,"status_errors":%d,'
+    .. '"p50":%d,"p90":%d,"p99":%d,"mean":%.1f}\\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.mean))
+end""")
+        return "\n".join(lines) + "\n"
+
+
+SCENARIOS = (
+    Scenario(name="chat", upstream_prefix="/json", stream=False),
+    Scenario(name="chat-stream", upstream_prefix="/sse", stream=True),
+)
+
+
+def nginx_locations(work: Path) -> str:
+    """nginx `location` blocks answering every scenario's upstream path from fixed files.
+
+    nginx's static handler refuses POST with 405; `error_page 405 =200 $uri` turns that into
+    the file itself, which is the cheapest way to make nginx answer a POST with fixed bytes.
+    """
+    (work / "chat.json").write_text(CHAT_RESPONSE)
+    (work / "chat.sse").write_text(SSE_RESPONSE)
+    return (
+        f"location = /json/v1/chat/completions {{ default_type application/json; alias {work}/chat.json;"
+        " error_page 405 =200 $uri; }\n"
+        f"location = /sse/v1/chat/completions {{ default_type text/event-stream; alias {work}/chat.sse;"
+        " error_page 405 =200 $uri; }\n"
+    )
