@@ -1,9 +1,11 @@
 """`make bench`: the gateway's own overhead, measured against a fast mock upstream and against Portkey.
 
 Layout on a 2-core machine: the gateway under test is pinned to core 0; nginx (the mock
-upstream) and wrk (the load) share core 1. Each scenario is run against the upstream
-directly, through Crossroads, and through Portkey's gateway (@portkey-ai/gateway 1.15.2),
-at 1 and 64 connections. See docs/benchmarks.md for the method and the figures.
+upstream) and wrk (the load) share core 1. Every scenario is measured against the upstream
+directly, through Crossroads and through Portkey's gateway (@portkey-ai/gateway 1.15.2), at
+1 and 64 connections. The targets take turns within each round and the report gives the
+median of the rounds, so drift on a shared machine hits them alike. Method and figures:
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +47,13 @@ def ensure_tools(need_node: bool) -> None:
 
 
 def wrk(
-    url: str, scenario: Scenario, *, connections: int, seconds: float, extra_headers: dict[str, str]
+    url: str, scenario: Scenario, *, connections: int, seconds: float, headers: dict[str, str]
 ) -> dict[str, Any]:
-    script = WORK / f"{scenario.name}.lua"
-    script.write_text(scenario.lua(extra_headers))
+    script = WORK / f"{scenario.name}-{abs(hash(url)) % 10_000}.lua"
+    script.write_text(scenario.lua(headers))
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
     out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "1",
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        [*command, "--latency", "-s", str(script), url], capture_output=True, text=True, check=True
     ).stdout
     line = next(line for line in out.splitlines() if line.startswith("{"))
     result: dict[str, Any] = json.loads(line)
@@ -76,39 +66,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_target(
-    name: str, server: Server | None, scenarios: list[Scenario], args: argparse.Namespace, upstream_port: int
+def measure(
+    name: str, server: Server | None, scenario: Scenario, connections: int, seconds: float, upstream: int
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {"target": name}
-    if server is not None:
-        results["rss_idle_mb"] = rss_mb(server.pid)
-    for scenario in scenarios:
-        url, headers = scenario.route(name, upstream_port, server.port if server else 0)
-        wrk(url, scenario, connections=8, seconds=1, extra_headers=headers)  # warm up pools and caches
-        for connections in args.connections:
-            cpu_before = cpu_seconds(server.pid) if server else 0.0
-            result = wrk(url, scenario, connections=connections, seconds=args.duration, extra_headers=headers)
-            if server is not None and result["requests"]:
-                result["cpu_ms_per_request"] = (
-                    (cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"]
-                )
-            results[f"{scenario.name}@{connections}"] = result
-            print(
-                f"  {name:<10} {scenario.name:<12} c={connections:<3} {result['rps']:>8.0f} req/s  "
-                f"p50 {result['p50'] / 1000:6.2f} ms  p99 {result['p99'] / 1000:6.2f} ms  "
-                f"errors {result['errors'] + result['status_errors']}",
-                flush=True,
-            )
-        if scenario.stream:
-            results[f"{scenario.name}@ttfb"] = ttfb_ms(url, scenario, headers, count=args.ttfb_requests)
-    if server is not None:
-        results["rss_loaded_mb"] = rss_mb(server.pid)
-    return results
+    url, headers = scenario.route(name, upstream, server.port if server else 0)
+    cpu_before = cpu_seconds(server.pid) if server else 0.0
+    result = wrk(url, scenario, connections=connections, seconds=seconds, headers=headers)
+    if server is not None and result["requests"]:
+        result["cpu_ms_per_request"] = (cpu_seconds(server.pid) - cpu_before) * 1000 / result["requests"]
+    return result
+
+
+def median_result(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {key: statistics.median(s[key] for s in samples) for key in samples[0] if key != "count"}
+    out["errors"] = sum(s.get("errors", 0) + s.get("status_errors", 0) for s in samples)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default 3)")
     parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")], default=[1, 64])
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--no-portkey", action="store_true", help="skip Portkey's gateway")
@@ -118,65 +96,93 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     chosen = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
 
+    samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    rss: dict[str, dict[str, float]] = {}
+    with ExitStack() as stack:
+        upstream = stack.enter_context(nginx(WORK))
+        servers: dict[str, Server | None] = {
+            "direct": None,
+            "crossroads": stack.enter_context(crossroads(WORK)),
+        }
+        if not args.no_portkey:
+            servers["portkey"] = stack.enter_context(portkey(WORK))
+        print(
+            f"mock upstream: nginx on 127.0.0.1:{upstream.port} (core 1); load: wrk (core 1); "
+            f"gateways on core 0; {args.rounds} rounds of {args.duration:.0f} s",
+            flush=True,
+        )
+        for name, server in servers.items():
+            if server is not None:
+                rss[name] = {"idle": rss_mb(server.pid)}
+            for scenario in chosen:  # warm up connection pools and JIT-less caches alike
+                measure(name, server, scenario, 8, 1, upstream.port)
+        for round_number in range(1, args.rounds + 1):
+            for scenario in chosen:
+                for connections in args.connections:
+                    for name, server in servers.items():
+                        result = measure(name, server, scenario, connections, args.duration, upstream.port)
+                        samples.setdefault((name, f"{scenario.name}@{connections}"), []).append(result)
+                        print(
+                            f"  round {round_number}  {name:<10} {scenario.name:<12} c={connections:<3} "
+                            f"{result['rps']:>8.0f} req/s  p50 {result['p50'] / 1000:6.2f} ms  "
+                            f"p99 {result['p99'] / 1000:6.2f} ms",
+                            flush=True,
+                        )
+                if scenario.stream:
+                    for name, server in servers.items():
+                        url, headers = scenario.route(name, upstream.port, server.port if server else 0)
+                        samples.setdefault((name, f"{scenario.name}@ttfb"), []).append(
+                            ttfb_ms(url, scenario, headers, count=args.ttfb_requests)
+                        )
+        for name, server in servers.items():
+            if server is not None:
+                rss[name]["loaded"] = rss_mb(server.pid)
+
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "duration_s": args.duration,
-        "cpus": os.cpu_count(),
-        "targets": [],
+        "rounds": args.rounds,
+        "results": {f"{name}/{key}": median_result(runs) for (name, key), runs in samples.items()},
+        "rss_mb": rss,
     }
-    with nginx(WORK) as upstream:
-        print(f"mock upstream: nginx on 127.0.0.1:{upstream.port} (core 1); load: wrk (core 1)")
-        report["targets"].append(run_target("direct", None, chosen, args, upstream.port))
-        with crossroads(WORK) as gateway:
-            report["targets"].append(run_target("crossroads", gateway, chosen, args, upstream.port))
-        if not args.no_portkey:
-            with portkey(WORK) as gateway:
-                report["targets"].append(run_target("portkey", gateway, chosen, args, upstream.port))
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print()
-    print(summary(report, chosen, args.connections))
+    print(summary(report, list(servers), chosen, args.connections))
 
 
-def summary(report: dict[str, Any], scenarios: list[Scenario], connections: list[int]) -> str:
-    by_name = {t["target"]: t for t in report["targets"]}
-    direct = by_name["direct"]
+def summary(
+    report: dict[str, Any], targets: list[str], scenarios: list[Scenario], connections: list[int]
+) -> str:
+    results = report["results"]
     lines = [
-        "| scenario | conns | target | req/s | p50 ms | p99 ms | added p50 ms | CPU ms/req | vs Portkey |",
+        "| scenario | conns | target | req/s | p50 ms | p99 ms | added p50 ms | CPU ms/req | req/s vs Portkey |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in scenarios:
         for c in connections:
             key = f"{scenario.name}@{c}"
-            base = direct[key]
-            for name in ("direct", "crossroads", "portkey"):
-                if name not in by_name:
-                    continue
-                r = by_name[name][key]
-                added = (r["p50"] - base["p50"]) / 1000 if name != "direct" else 0.0
+            base = results[f"direct/{key}"]
+            for name in targets:
+                r = results[f"{name}/{key}"]
+                added = f"{(r['p50'] - base['p50']) / 1000:+.2f}" if name != "direct" else ""
                 ratio = ""
-                if name == "crossroads" and "portkey" in by_name:
-                    ratio = f"{r['rps'] / by_name['portkey'][key]['rps']:.1f}x"
+                if name == "crossroads" and "portkey" in targets:
+                    ratio = f"**{r['rps'] / results[f'portkey/{key}']['rps']:.1f}x**"
                 cpu = f"{r['cpu_ms_per_request']:.3f}" if "cpu_ms_per_request" in r else ""
                 lines.append(
                     f"| {scenario.name} | {c} | {name} | {r['rps']:.0f} | {r['p50'] / 1000:.2f} | "
-                    f"{r['p99'] / 1000:.2f} | {added:+.2f} | {cpu} | {ratio} |"
+                    f"{r['p99'] / 1000:.2f} | {added} | {cpu} | {ratio} |"
                 )
         if scenario.stream:
-            key = f"{scenario.name}@ttfb"
-            base_ttfb = direct[key]["p50"]
-            for name in ("crossroads", "portkey"):
-                if name in by_name:
-                    t = by_name[name][key]
-                    lines.append(
-                        f"| {scenario.name} TTFB | 1 | {name} | | {t['p50']:.2f} | {t['p99']:.2f} | "
-                        f"{t['p50'] - base_ttfb:+.2f} | | |"
-                    )
-    for name in ("crossroads", "portkey"):
-        if name in by_name:
-            t = by_name[name]
-            lines.append(
-                f"\n{name}: RSS idle {t['rss_idle_mb']:.1f} MB, after load {t['rss_loaded_mb']:.1f} MB"
-            )
+            base_ttfb = results[f"direct/{scenario.name}@ttfb"]["p50"]
+            for name in targets:
+                t = results[f"{name}/{scenario.name}@ttfb"]
+                added = f"{t['p50'] - base_ttfb:+.2f}" if name != "direct" else ""
+                lines.append(
+                    f"| {scenario.name}, first byte | 1 | {name} | | {t['p50']:.2f} | {t['p99']:.2f} | {added} | | |"
+                )
+    for name, mem in report["rss_mb"].items():
+        lines.append(f"\n{name}: RSS {mem['idle']:.1f} MB idle, {mem['loaded']:.1f} MB after the load")
     return "\n".join(lines)
 
 

@@ -8,11 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from crossroads.codecs.sse import Event
 from crossroads.errors import UnsupportedEndpoint, UpstreamUnavailable
 from crossroads.providers.base import Call, StreamInterrupted, Target
 from crossroads.providers.compatible import TABLE
-from crossroads.providers.openai import OpenAIFormat
+from crossroads.providers.openai import OpenAIFormat, PassthroughStream
 from crossroads.secret import Secret
 from tests.support.upstream import fixture_bytes
 
@@ -157,43 +156,58 @@ def test_error_carries_provider_status_and_relays_retry_after() -> None:
     assert err.headers == {"retry-after": "3"}
 
 
-def feed_all(adapter: OpenAIFormat, raw: bytes) -> list[bytes]:
-    from crossroads.codecs.sse import SSEDecoder
-
-    translator = adapter.translator(call(), Target(provider=adapter.name))
-    decoder = SSEDecoder()
-    out = [p for e in decoder.feed(raw) for p in translator.feed(e)]
-    return out + translator.close()
+def translator(slug: str) -> PassthroughStream:
+    return OpenAIFormat(PROFILES[slug]).translator(call(), Target(provider=slug))
 
 
-def test_passthrough_relays_payload_bytes_unchanged() -> None:
+def relay(slug: str, pieces: list[bytes]) -> bytes:
+    t = translator(slug)
+    return b"".join(t.feed(p) for p in pieces) + t.close()
+
+
+def test_passthrough_relays_the_bytes_unchanged_however_they_are_split() -> None:
     raw = fixture_bytes("openai/chat-completion.stream.tool-calls.sse.txt")
-    payloads = feed_all(OpenAIFormat(PROFILES["openai"]), raw)
-    expected = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: {")]
-    assert payloads == expected
+    assert relay("openai", [raw]) == raw
+    for cut in range(1, len(raw), 13):
+        assert relay("openai", [raw[:cut], raw[cut:]]) == raw
 
 
-def test_passthrough_raises_on_in_stream_errors_and_cut_offs() -> None:
-    adapter = OpenAIFormat(PROFILES["openrouter"])
+def test_slow_path_output_is_the_same_frames() -> None:
+    raw = fixture_bytes("openai/chat-completion.stream.tool-calls.sse.txt")
+    with_noise = b": keep-alive\n\n" + raw.replace(b"\n\n", b"\r\n\r\n", 3)
+    assert relay("openai", [with_noise]) == raw
+
+
+def test_passthrough_raises_on_in_stream_errors_with_the_output_before_them() -> None:
+    raw = fixture_bytes("openai-compatible/openrouter.stream.comments-and-error.sse.txt")
     with pytest.raises(StreamInterrupted) as caught:
-        feed_all(adapter, fixture_bytes("openai-compatible/openrouter.stream.comments-and-error.sse.txt"))
+        relay("openrouter", [raw])
     assert caught.value.error.http_status == 400
     assert "Token limit reached" in caught.value.error.message
-    translator = adapter.translator(call(), Target(provider="openrouter"))
-    translator.feed(Event(b'{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}'))
+    assert caught.value.partial.count(b"data: ") == 3  # the three chunks before the error
+    assert b"OPENROUTER PROCESSING" not in caught.value.partial
+
+
+def test_cut_off_and_empty_streams_are_errors() -> None:
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\n'
     with pytest.raises(StreamInterrupted) as cut:
-        translator.close()
+        relay("openai", [chunk])
     assert isinstance(cut.value.error, UpstreamUnavailable)
+    with pytest.raises(StreamInterrupted):
+        relay("openai", [b""])
+    finished = chunk.replace(b"null", b'"stop"')
+    assert relay("openai", [finished]) == finished + b"data: [DONE]\n\n"
 
 
 def test_passthrough_splits_events_joined_by_single_newlines() -> None:
-    translator = OpenAIFormat(PROFILES["deepinfra"]).translator(call(), Target(provider="deepinfra"))
-    event = Event(b'{"choices":[],"a":1}\n{"choices":[],"a":2}')
-    assert translator.feed(event) == [b'{"choices":[],"a":1}', b'{"choices":[],"a":2}']
+    raw = b'data: {"choices":[],"a":1}\ndata: {"choices":[],"a":2}\n\ndata: [DONE]\n\n'
+    assert (
+        relay("deepinfra", [raw])
+        == b'data: {"choices":[],"a":1}\n\ndata: {"choices":[],"a":2}\n\ndata: [DONE]\n\n'
+    )
 
 
 def test_mistral_stream_tool_calls_get_ordinal_indexes() -> None:
-    translator = OpenAIFormat(PROFILES["mistral-ai"]).translator(call(), Target(provider="mistral-ai"))
     chunk = {
         "choices": [
             {
@@ -202,9 +216,11 @@ def test_mistral_stream_tool_calls_get_ordinal_indexes() -> None:
             }
         ]
     }
-    first = json.loads(translator.feed(Event(json.dumps(chunk).encode()))[0])
-    second = json.loads(translator.feed(Event(json.dumps(chunk).encode()))[0])
-    assert first["choices"][0]["delta"]["tool_calls"][0] | {} == {
+    frame = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    t = translator("mistral-ai")
+    out = (t.feed(frame) + t.feed(frame)).split(b"\n\n")
+    first, second = (json.loads(part[6:]) for part in out[:2])
+    assert first["choices"][0]["delta"]["tool_calls"][0] == {
         "id": "abcdefghi",
         "index": 0,
         "type": "function",

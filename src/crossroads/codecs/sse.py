@@ -36,6 +36,11 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._buf = b""
 
+    @property
+    def pending(self) -> bool:
+        """True while part of an event is buffered."""
+        return bool(self._buf)
+
     def feed(self, chunk: bytes) -> list[Event]:
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 import msgspec
 
 from crossroads import __version__
-from crossroads.codecs.sse import DONE, frame
+from crossroads.codecs.sse import frame
 from crossroads.errors import BadRequest, GatewayError, PayloadTooLarge
 from crossroads.http import routes
+from crossroads.ids import new_id
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.headers import TRACE_ID_MAX, parse_options
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
@@ -138,11 +138,11 @@ class GatewayApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         trace_id = headers.get("x-portkey-trace-id", "").strip()
         bad_trace = len(trace_id) > TRACE_ID_MAX or not trace_id.isprintable()
         if not trace_id or bad_trace:
-            trace_id = str(uuid.uuid4())
+            trace_id = new_id()
         exchange = Exchange(
             send,
             [
@@ -165,7 +165,6 @@ class GatewayApp:
                     code="invalid_header",
                 )
             opts = parse_options(headers)
-            opts.trace_id = trace_id
             body = await _read_body(receive, self.max_request_bytes, headers.get("content-length"))
             call = _build_call(
                 route,
@@ -238,17 +237,17 @@ class GatewayApp:
     ) -> None:
         try:
             await exchange.start(200, [*exchange.base_headers, *_SSE_HEADERS, *meta_headers])
-            await exchange.chunk(b"".join([frame(p) for p in outcome.first]))
+            await exchange.chunk(outcome.first)
             try:
-                async for batch in outcome.rest:
-                    await exchange.chunk(b"".join([frame(p) for p in batch]))
+                async for piece in outcome.rest:
+                    await exchange.chunk(piece)
             except StreamInterrupted as exc:
                 # The answer is incomplete: say so, then end without the terminating chunk,
                 # so that even a client ignoring the event sees a broken transfer.
                 log.warning("stream interrupted: %s", exc.error.message)
-                await exchange.chunk(frame(exc.error.render()))
+                await exchange.chunk(outcome.error_event(exc.error))
                 return
-            await exchange.finish(DONE)
+            await exchange.finish(outcome.tail())
         finally:
             outcome.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 
-from crossroads.codecs.sse import Event, SSEDecoder, SSEError
+from crossroads.codecs.sse import SSEError
 from crossroads.errors import BadRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
@@ -134,59 +134,74 @@ class Gateway:
     async def _stream(
         self, adapter: Adapter, call: Call, target: Target, resp: UpstreamResponse, meta: Meta
     ) -> StreamOutcome:
-        batches = _payloads(resp, adapter.translator(call, target), adapter.name)
+        translator = adapter.translator(call, target)
+        relay = Relay(resp, translator, adapter.name)
+        pieces = relay.pieces()
         try:
-            first = await anext(batches)
+            first = await anext(pieces)
         except StreamInterrupted as exc:
             raise exc.error from None
         except StopAsyncIteration:
-            raise UpstreamUnavailable(f"{adapter.name} sent an empty stream", provider=adapter.name) from None
-        return StreamOutcome(first=first, rest=batches, meta=meta, close=resp.close)
+            if not relay.tail:
+                raise UpstreamUnavailable(
+                    f"{adapter.name} sent an empty stream", provider=adapter.name
+                ) from None
+            # Everything came out of the translator's close(): that is the whole stream.
+            first, relay.tail = relay.tail, b""
+        return StreamOutcome(
+            first=first,
+            rest=pieces,
+            meta=meta,
+            close=resp.close,
+            tail=relay.take_tail,
+            error_event=translator.error_event,
+        )
 
 
-async def _payloads(
-    resp: UpstreamResponse, translator: StreamTranslator, provider: str
-) -> AsyncIterator[list[bytes]]:
-    """Translated payloads, one batch per network read that produced any."""
-    decoder = SSEDecoder()
-    try:
-        async for chunk in resp.chunks():
-            out, failure = _translate(decoder.feed(chunk), translator)
-            if out:
-                yield out
-            if failure is not None:
-                raise failure
-        out, failure = _translate(decoder.close(), translator)
-        if failure is None:
-            try:
-                out += translator.close()
-            except StreamInterrupted as exc:
-                failure = exc
-        if out:
-            yield out
-        if failure is not None:
-            raise failure
-    except UpstreamError as exc:
-        raise StreamInterrupted(exc) from None
-    except SSEError as exc:
-        raise StreamInterrupted(
-            UpstreamUnavailable(f"{provider} sent a malformed stream: {exc}", provider=provider)
-        ) from None
-    finally:
-        resp.close()
+class Relay:
+    """Moves a stream from the provider to the client, through the translator.
 
+    `pieces()` yields the output of each upstream read that produced any. The output of the
+    translator's `close()` (the stream's terminator) is kept in `tail`, so the edge can send
+    it with the response's final write. A failure raises StreamInterrupted after yielding
+    the output that preceded it, so a stream's first piece is never lost to an error that
+    followed it in the same read.
+    """
 
-def _translate(
-    events: list[Event], translator: StreamTranslator
-) -> tuple[list[bytes], StreamInterrupted | None]:
-    """Payloads for a read's events; an in-stream error stops the batch after what came before it."""
-    out: list[bytes] = []
-    for event in events:
+    __slots__ = ("_provider", "_resp", "_translator", "tail")
+
+    def __init__(self, resp: UpstreamResponse, translator: StreamTranslator, provider: str) -> None:
+        self._resp = resp
+        self._translator = translator
+        self._provider = provider
+        self.tail = b""
+
+    def take_tail(self) -> bytes:
+        tail, self.tail = self.tail, b""
+        return tail
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        translator = self._translator
         try:
-            out += translator.feed(event)
+            async for chunk in self._resp.chunks():
+                out = translator.feed(chunk)
+                if out:
+                    yield out
+            self.tail = translator.close()
         except StreamInterrupted as exc:
-            return out, exc
-    return out, None
+            if exc.partial:
+                partial, exc.partial = exc.partial, b""
+                yield partial
+            raise
+        except UpstreamError as exc:
+            raise StreamInterrupted(exc) from None
+        except SSEError as exc:
+            provider = self._provider
+            raise StreamInterrupted(
+                UpstreamUnavailable(f"{provider} sent a malformed stream: {exc}", provider=provider)
+            ) from None
+        finally:
+            self._resp.close()
 
 
 def relayed(headers: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ headers are ignored; provider-specific ones (`x-portkey-openai-project`,
 from __future__ import annotations
 
 import ast
-import uuid
 from collections.abc import Mapping
 from typing import Final
 
@@ -27,7 +26,6 @@ _CORE: Final = frozenset(
         "custom-host",
         "forward-headers",
         "request-timeout",
-        "trace-id",
         "metadata",
         "strict-open-ai-compliance",
         "config",
@@ -53,6 +51,7 @@ _IGNORED: Final = frozenset(
         "span-name",
         "default-input-guardrails",
         "default-output-guardrails",
+        "trace-id",  # read (and generated) by the HTTP edge, which echoes it on every response
     }
 )
 # Provider options that are credentials: kept as Secret so they cannot be logged.
@@ -83,7 +82,6 @@ class RequestOptions(msgspec.Struct, kw_only=True):
     custom_host: str | None = None  # raw: the pipeline validates it against the host policy
     forward_headers: tuple[str, ...] = ()
     request_timeout_ms: int | None = None
-    trace_id: str = ""
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     strict_open_ai_compliance: bool = True
     config: str | None = None
@@ -106,27 +104,15 @@ def parse_options(headers: Mapping[str, str]) -> RequestOptions:
     x_api_key = headers.get("x-api-key")
     if x_api_key:
         opts.options["x_api_key"] = Secret(x_api_key)
-    trace_id = None
     for name, value in headers.items():
         if not name.startswith(PREFIX):
             continue
         key = name[len(PREFIX) :]
         if key in _CORE:
-            if key == "trace-id":
-                trace_id = value
-            else:
-                _apply_core(opts, key, value)
+            _apply_core(opts, key, value)
         elif key not in _IGNORED:
             option = key.replace("-", "_")
             opts.options[option] = Secret(value) if option in SECRET_OPTIONS else value
-    if trace_id:
-        if len(trace_id) > TRACE_ID_MAX:
-            raise BadHeader(
-                f"x-portkey-trace-id is longer than {TRACE_ID_MAX} characters", param="x-portkey-trace-id"
-            )
-        opts.trace_id = trace_id
-    else:
-        opts.trace_id = str(uuid.uuid4())
     return opts
 
 

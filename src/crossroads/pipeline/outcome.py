@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import msgspec
 
+from crossroads.errors import UpstreamError
+
 
 class Meta(msgspec.Struct, kw_only=True):
     provider: str | None = None
@@ -26,15 +28,19 @@ class JsonOutcome(msgspec.Struct, kw_only=True):
 
 
 class StreamOutcome(msgspec.Struct, kw_only=True):
-    """SSE payloads (without framing): `first` already arrived; `rest` yields batches.
+    """A stream, framed for the client: `first` already arrived, `rest` yields what follows,
+    then `tail()` gives the last bytes, sent with the response's final write.
 
-    `rest` raises StreamInterrupted if the stream breaks after it started.
+    `rest` raises StreamInterrupted if the stream breaks after it started; `error_event`
+    renders that failure in the stream's own format.
     """
 
-    first: list[bytes]
-    rest: AsyncIterator[list[bytes]]
+    first: bytes
+    rest: AsyncIterator[bytes]
     meta: Meta
     close: Callable[[], None]
+    tail: Callable[[], bytes]  # after `rest` ends: the stream's last bytes (its terminator)
+    error_event: Callable[[UpstreamError], bytes]
 
 
 class RawOutcome(msgspec.Struct, kw_only=True):

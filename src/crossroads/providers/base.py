@@ -13,7 +13,6 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from crossroads.codecs.sse import Event
 from crossroads.errors import UpstreamError
 from crossroads.secret import Secret
 from crossroads.upstream.response import UpstreamRequest, UpstreamResponse
@@ -101,22 +100,31 @@ class Reply(msgspec.Struct, kw_only=True):
 
 
 class StreamInterrupted(Exception):
-    """An upstream stream failed after it started; carries the error to show the client."""
+    """An upstream stream failed; carries the error and the output produced before it."""
 
-    def __init__(self, error: UpstreamError) -> None:
+    def __init__(self, error: UpstreamError, partial: bytes = b"") -> None:
         super().__init__(error.message)
         self.error = error
+        self.partial = partial
 
 
 class StreamTranslator(Protocol):
-    """Upstream events in, OpenAI SSE `data` payloads out (bytes, already encoded)."""
+    """An upstream stream body in, the client's stream out (framed, ready to send).
 
-    def feed(self, event: Event) -> list[bytes]:
-        """Raise StreamInterrupted on an in-stream error event."""
+    `feed` takes bytes exactly as they were read (events may be split anywhere) and returns
+    what can be sent so far, possibly b"". It raises StreamInterrupted on an in-stream error,
+    with `partial` holding the output that came before the error.
+    """
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def close(self) -> bytes:
+        """The upstream body ended: the rest of the output and the stream's terminator
+        (`data: [DONE]`); raise StreamInterrupted if the stream was cut short."""
         ...
 
-    def close(self) -> list[bytes]:
-        """The stream ended: flush what is pending; raise StreamInterrupted if it was cut short."""
+    def error_event(self, error: UpstreamError) -> bytes:
+        """The event that tells the client the stream failed."""
         ...
 
 

@@ -27,6 +27,7 @@ from crossroads.providers.base import (
     Target,
 )
 from crossroads.providers.profile import Profile
+from crossroads.providers.stream import SSETranslator
 from crossroads.secret import Secret, redact
 from crossroads.upstream.response import UpstreamRequest
 
@@ -208,28 +209,79 @@ class OpenAIFormat:
         return PassthroughStream(self, target, fix_tool_calls=self.profile.stream_tool_call_index)
 
 
-class PassthroughStream:
-    """Relays OpenAI-format SSE payloads untouched, watching for errors and the end."""
+class PassthroughStream(SSETranslator):
+    """Relays OpenAI-format SSE untouched, watching for in-stream errors and the end.
 
-    __slots__ = ("_adapter", "_calls", "_done", "_finished", "_fix", "_target")
+    Fast path: a read made only of well-formed single-line `data:` events with nothing to
+    look at (no error, comment, event name, CR, or quirk to fix) is forwarded as the same
+    bytes after a handful of C-level scans, whatever the number of events in it. Anything
+    else goes event by event through `on_event`.
+    """
 
     def __init__(self, adapter: OpenAIFormat, target: Target, *, fix_tool_calls: bool) -> None:
+        super().__init__()
         self._adapter = adapter
         self._target = target
         self._fix = fix_tool_calls
         self._done = False
         self._finished = False
+        self._pending = b""  # an incomplete event held by the fast path
+        # The last two reads the fast path forwarded: where a finish_reason would be.
+        self._tails: tuple[bytes, bytes] = (b"", b"")
         self._calls: dict[int, int] = {}  # choice index -> tool calls seen (for _fix)
 
-    def feed(self, event: Event) -> list[bytes]:
+    def feed(self, data: bytes) -> bytes:
+        buf = self._pending + data if self._pending else data
+        self._pending = b""
+        if self._done or self._decoder.pending:
+            return super().feed(buf)
+        end = buf.rfind(b"\n\n") + 2
+        if end == 1:  # no complete event yet
+            if b"\r" in buf:
+                return super().feed(buf)
+            self._pending = buf
+            return b""
+        events, rest = buf[:end], buf[end:]
+        out = self._fast(events)
+        if out is None:
+            return super().feed(buf)
+        self._pending = rest
+        return out
+
+    def _fast(self, events: bytes) -> bytes | None:
+        """`events` forwarded as they are, or None when they need a closer look.
+
+        Each check is one C-level scan; together they prove `events` is a run of single-line
+        `data:` events with no error, comment, event name, CR or quirk in it. A `[DONE]`
+        ending the read is stripped (close() sends ours). The Azure preamble can only be the
+        first event, so only the first read is checked for it.
+        """
+        done = events.endswith(_DONE)
+        body = events[: -len(_DONE)] if done else events
+        if body:
+            if (
+                not body.startswith(b"data: ")
+                or body.count(b"\n") != 2 * (body.count(b"\n\ndata: ") + 1)
+                or b"\r" in body
+                or b'"error"' in body
+                or (self._fix and b'"tool_calls"' in body)
+                or (not self._tails[1] and b'"object":""' in body)
+            ):
+                return None
+            self._tails = (self._tails[1], body)
+        if done:
+            self._done = True
+        return body
+
+    def on_event(self, event: Event) -> list[bytes]:
         data = event.data
-        if event.comment or self._done or not data.strip():
+        if event.comment or self._done or not data:
             return []
         if data == b"[DONE]" or data.strip() == b"[DONE]":
             self._done = True
             return []
         if b"\n" in data:  # some providers separate events by single newlines (deepinfra, sambanova)
-            return [out for line in data.split(b"\n") for out in self.feed(Event(line, event.name))]
+            return [out for line in data.split(b"\n") for out in self.on_event(Event(line, event.name))]
         if event.name == b"error" or b'"error"' in data:
             self._raise_if_error(event)
         if b'"object":""' in data and _is_filter_preamble(data):
@@ -240,8 +292,16 @@ class PassthroughStream:
             data = _fix_tool_call_chunk(data, self._calls)
         return [data]
 
-    def close(self) -> list[bytes]:
-        if self._done or self._finished:
+    def close(self) -> bytes:
+        if self._pending:  # a last event without its blank line goes through the decoder
+            self._decoder.feed(self._pending)
+            self._pending = b""
+        return super().close()
+
+    def on_end(self) -> list[bytes]:
+        # Only a stream that ends without [DONE] needs its finish_reason looked for; the
+        # fast path leaves that search until here (the finish chunk is in the last reads).
+        if self._done or self._finished or any(_FINISHED.search(tail) for tail in self._tails):
             return []
         raise StreamInterrupted(
             UpstreamUnavailable(
@@ -259,10 +319,13 @@ class PassthroughStream:
                 return
         if not isinstance(data, dict):
             return
-        if data.get("error") or event.name == b"error":
+        if (data.get("error")) or event.name == b"error":
             status = _int_code(data)
             err = self._adapter.error_from(self._target, status, {}, data)
             raise StreamInterrupted(err)
+
+
+_DONE: Final = b"data: [DONE]\n\n"
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import aiohttp.payload
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
@@ -130,7 +131,6 @@ class UpstreamClient:
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
         )
 
     async def start(self) -> None:
@@ -152,7 +152,7 @@ class UpstreamClient:
                 request.method,
                 request.url,
                 headers=request.headers,
-                data=request.body or None,
+                data=aiohttp.payload.BytesPayload(request.body) if request.body else None,
                 allow_redirects=False,
             )
         except HostRefused:

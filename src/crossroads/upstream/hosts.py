@@ -69,9 +69,23 @@ class HostPolicy:
                 names.add(entry.rstrip("."))
         self._names = frozenset(names)
         self._networks = tuple(networks)
+        self._accepted: dict[str, str] = {}
 
     def check_url(self, url: str) -> str:
-        """Validate a client-supplied base URL; return it without a trailing slash."""
+        """Validate a client-supplied base URL; return it without a trailing slash.
+
+        Answers for accepted URLs are remembered (a gateway sees the same few custom hosts
+        over and over); refusals are not, so the cache cannot be filled by a caller's junk.
+        """
+        checked = self._accepted.get(url)
+        if checked is not None:
+            return checked
+        checked = self._check_url(url)
+        if len(self._accepted) < 1024:
+            self._accepted[url] = checked
+        return checked
+
+    def _check_url(self, url: str) -> str:
         if not url or any(ord(c) <= 32 or ord(c) == 127 for c in url) or not url.isascii():
             raise HostRefused("Invalid custom host: it contains whitespace, control or non-ASCII characters")
         try:
