@@ -67,7 +67,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    name: str, server: Server | None, scenario: Scenario, connections: int, seconds: float, upstream: int
+    name: str, server: Server | None, scenario: Scenario, *, connections: int, seconds: float, upstream: int
 ) -> dict[str, Any]:
     url, headers = scenario.route(name, upstream, server.port if server else 0)
     cpu_before = cpu_seconds(server.pid) if server else 0.0
@@ -115,12 +115,19 @@ def main() -> None:
             if server is not None:
                 rss[name] = {"idle": rss_mb(server.pid)}
             for scenario in chosen:  # warm up connection pools and JIT-less caches alike
-                measure(name, server, scenario, 8, 1, upstream.port)
+                measure(name, server, scenario, connections=8, seconds=1, upstream=upstream.port)
         for round_number in range(1, args.rounds + 1):
             for scenario in chosen:
                 for connections in args.connections:
                     for name, server in servers.items():
-                        result = measure(name, server, scenario, connections, args.duration, upstream.port)
+                        result = measure(
+                            name,
+                            server,
+                            scenario,
+                            connections=connections,
+                            seconds=args.duration,
+                            upstream=upstream.port,
+                        )
                         samples.setdefault((name, f"{scenario.name}@{connections}"), []).append(result)
                         print(
                             f"  round {round_number}  {name:<10} {scenario.name:<12} c={connections:<3} "
@@ -155,7 +162,8 @@ def summary(
 ) -> str:
     results = report["results"]
     lines = [
-        "| scenario | conns | target | req/s | p50 ms | p99 ms | added p50 ms | CPU ms/req | req/s vs Portkey |",
+        "| scenario | conns | target | req/s | p50 ms | p99 ms | added p50 ms | CPU ms/req "
+        "| req/s vs Portkey |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in scenarios:
@@ -179,7 +187,8 @@ def summary(
                 t = results[f"{name}/{scenario.name}@ttfb"]
                 added = f"{t['p50'] - base_ttfb:+.2f}" if name != "direct" else ""
                 lines.append(
-                    f"| {scenario.name}, first byte | 1 | {name} | | {t['p50']:.2f} | {t['p99']:.2f} | {added} | | |"
+                    f"| {scenario.name}, first byte | 1 | {name} | | {t['p50']:.2f} | {t['p99']:.2f} "
+                    f"| {added} | | |"
                 )
     for name, mem in report["rss_mb"].items():
         lines.append(f"\n{name}: RSS {mem['idle']:.1f} MB idle, {mem['loaded']:.1f} MB after the load")
