@@ -1,29 +1,31 @@
-"""Validate answers against OpenAI's own OpenAPI spec (../shared/spec/openai-openapi.yaml)."""
+"""Validate answers against OpenAI's own OpenAPI spec.
+
+The schemas come from tests/fixtures/openai-openapi.subset.json, extracted (with everything
+they reference) from ../shared/spec/openai-openapi.yaml by tests/support/spec_subset.py, so
+the tests run wherever the repository is cloned.
+"""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import json
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "openai-openapi.yaml"
+from tests.support.spec_subset import SUBSET
 
 
 @functools.cache
 def _components() -> dict[str, Any]:
-    with SPEC.open() as handle:
-        spec = yaml.load(handle, Loader=yaml.CSafeLoader)
-    components: dict[str, Any] = spec["components"]
+    components: dict[str, Any] = json.loads(SUBSET.read_text())["components"]
     return components
 
 
 @functools.cache
 def validator(schema: str) -> Draft202012Validator:
     components = _components()
-    assert schema in components["schemas"], f"no schema {schema} in the spec"
+    assert schema in components["schemas"], f"{schema} is not in the extracted subset (see spec_subset.py)"
     return Draft202012Validator({"$ref": f"#/components/schemas/{schema}", "components": components})
 
 
