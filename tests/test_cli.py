@@ -95,14 +95,19 @@ def stream_in_thread(url: str, model: str, out: dict[str, object]) -> threading.
     return thread
 
 
+def wait_for_first_chunk(out: dict[str, object]) -> None:
+    deadline = time.monotonic() + 10
+    while "first_at" not in out and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "first_at" in out, "the stream did not start"
+
+
 def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path) -> None:
     gateway = GatewayProcess(env={"CROSSROADS_DRAIN_TIMEOUT_S": "20"}).start()
     out: dict[str, object] = {}
     try:
         thread = stream_in_thread(gateway.url, "mock-1?chunk_delay_ms=150", out)
-        deadline = time.monotonic() + 10
-        while "first_at" not in out and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_first_chunk(out)
         gateway.signal(signal.SIGTERM)
         time.sleep(0.3)
         with pytest.raises(httpx.ConnectError):  # no new connections while draining
@@ -121,9 +126,7 @@ def test_drain_window_over_ends_streams_with_an_error() -> None:
     out: dict[str, object] = {}
     try:
         thread = stream_in_thread(gateway.url, "mock-1?chunk_delay_ms=1000", out)
-        deadline = time.monotonic() + 10
-        while "first_at" not in out and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_first_chunk(out)
         gateway.signal(signal.SIGTERM)
         thread.join(20)
         assert_graceful_exit(gateway)

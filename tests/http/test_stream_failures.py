@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -24,7 +26,7 @@ FINISH = {**CHUNK, "choices": [{"index": 0, "delta": {}, "logprobs": None, "fini
 STREAM_BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}
 
 
-def post_stream(gateway: GatewayServer, fake: FakeUpstream) -> tuple[int, bytes]:
+def open_stream(gateway: GatewayServer, fake: FakeUpstream) -> Iterator[httpx.Response]:
     with (
         gateway.client() as http,
         http.stream(
@@ -34,6 +36,11 @@ def post_stream(gateway: GatewayServer, fake: FakeUpstream) -> tuple[int, bytes]
             headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
         ) as resp,
     ):
+        yield resp
+
+
+def post_stream(gateway: GatewayServer, fake: FakeUpstream) -> tuple[int, bytes]:
+    with contextlib.contextmanager(open_stream)(gateway, fake) as resp:
         body = b""
         try:
             for part in resp.iter_raw():
@@ -130,15 +137,7 @@ def test_malformed_and_keepalive_chunks_do_not_crash(gateway: GatewayServer, fak
 def test_chunks_are_forwarded_as_they_arrive(gateway: GatewayServer, fake: FakeUpstream) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK, CHUNK, FINISH]), gap=0.3))
     arrivals = []
-    with (
-        gateway.client() as http,
-        http.stream(
-            "POST",
-            "/v1/chat/completions",
-            json=STREAM_BODY,
-            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
-        ) as resp,
-    ):
+    with contextlib.contextmanager(open_stream)(gateway, fake) as resp:
         start = time.monotonic()
         for _ in resp.iter_raw():
             arrivals.append(time.monotonic() - start)
@@ -150,15 +149,7 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_request(
     gateway: GatewayServer, fake: FakeUpstream
 ) -> None:
     fake.on("POST", "/v1/chat/completions", Stream(chunks=sse([CHUNK] * 200), gap=0.05))
-    with (
-        gateway.client() as http,
-        http.stream(
-            "POST",
-            "/v1/chat/completions",
-            json=STREAM_BODY,
-            headers={**HEADERS, "x-portkey-custom-host": f"{fake.url}/v1"},
-        ) as resp,
-    ):
+    with contextlib.contextmanager(open_stream)(gateway, fake) as resp:
         next(resp.iter_raw())
         # leaving the block closes the connection mid-answer
     assert fake.wait_for(lambda: bool(fake.requests) and fake.requests[-1].cancelled, timeout=5), (

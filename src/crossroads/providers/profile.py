@@ -7,36 +7,17 @@ from collections.abc import Mapping
 import msgspec
 
 from crossroads.providers.base import (
+    ALL_ENDPOINTS,
     CHAT,
     COMPLETIONS,
     EMBEDDINGS,
-    IMAGE_EDITS,
-    IMAGES,
     MODELS,
-    MODERATIONS,
     PROXY,
-    SPEECH,
-    TRANSCRIPTIONS,
-    TRANSLATIONS,
 )
 
 CHAT_ONLY = frozenset({CHAT, MODELS, PROXY})
 TEXT = frozenset({CHAT, COMPLETIONS, EMBEDDINGS, MODELS, PROXY})
-EVERYTHING = frozenset(
-    {
-        CHAT,
-        COMPLETIONS,
-        EMBEDDINGS,
-        IMAGES,
-        IMAGE_EDITS,
-        SPEECH,
-        TRANSCRIPTIONS,
-        TRANSLATIONS,
-        MODERATIONS,
-        MODELS,
-        PROXY,
-    }
-)
+EVERYTHING = ALL_ENDPOINTS
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
