@@ -17,6 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "crossroads"
 # package -> packages it must never import
 FORBIDDEN = {
     "codecs": {"http", "pipeline", "providers", "upstream", "app", "cli"},
+    "routing": {"http", "pipeline", "providers", "upstream", "storage", "config", "app", "cli"},
+    "config": {"http", "pipeline", "providers", "upstream", "storage", "app", "cli"},
+    "storage": {"http", "pipeline", "providers", "upstream", "config", "app", "cli"},
     "upstream": {"http", "pipeline", "providers", "app", "cli"},
     "providers": {"http", "pipeline", "app", "cli"},
     "pipeline": {"http", "app", "cli"},

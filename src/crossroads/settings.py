@@ -28,6 +28,18 @@ class ProviderSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     base_url: str | None = None
 
 
+class CircuitBreakerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Defaults for every target's breaker; a config's `strategy.cb_config` overrides them."""
+
+    enabled: bool = True
+    failure_threshold: Positive = 5
+    failure_percentage: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    minimum_requests: Positive = 10
+    window_ms: Positive = 60_000
+    cooldown_ms: Positive = 30_000
+    max_cooldown_ms: Positive = 300_000
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
@@ -46,6 +58,17 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     upstream_pool_size: Positive = 1024
     trusted_custom_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    # Routing.
+    request_deadline_ms: Positive = 600_000  # one deadline for every attempt and fallback of a request
+    retry_backoff_base_ms: Positive = 1_000
+    retry_backoff_cap_ms: Positive = 16_000
+    retry_after_cap_ms: Positive = 60_000  # a longer Retry-After makes the target fall over instead
+    circuit_breaker: CircuitBreakerSettings = msgspec.field(default_factory=CircuitBreakerSettings)
+    configs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)  # saved configs by id
+    default_config: str | dict[str, Any] | None = None  # an id from `configs`, or a config
+    routing_debug: bool = False  # always send x-crossroads-attempts (else only on x-portkey-debug: true)
+    # Shared state between replicas (circuit breaker health now; limits and cache later).
+    redis_url: str | None = None
 
 
 class SettingsError(ValueError):

@@ -9,12 +9,26 @@ arrived, so that until then every failure is still an error the caller can act o
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
+import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import msgspec
 
 from crossroads.codecs.sse import SSEError
-from crossroads.errors import BadRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from crossroads.config.source import ConfigSource
+from crossroads.errors import (
+    AllTargetsFailed,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
+from crossroads.pipeline.plan import Planner, Route
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
@@ -26,9 +40,12 @@ from crossroads.providers.base import (
 )
 from crossroads.providers.openai import HOP_BY_HOP
 from crossroads.providers.registry import Registry
+from crossroads.routing.backoff import Backoff
+from crossroads.routing.breaker import HealthStore
+from crossroads.routing.engine import AttemptRecord, Router, RoutingFailed
+from crossroads.routing.plan import Leaf
 from crossroads.settings import Settings
 from crossroads.upstream.client import UpstreamClient
-from crossroads.upstream.hosts import HostPolicy
 from crossroads.upstream.response import UpstreamResponse
 
 # Endpoints whose SSE we decode and translate; other streams are relayed as raw bytes.
@@ -51,45 +68,79 @@ _BUFFERED = frozenset(
 
 class Gateway:
     def __init__(
-        self, settings: Settings, registry: Registry, client: UpstreamClient, hosts: HostPolicy
+        self,
+        *,
+        settings: Settings,
+        registry: Registry,
+        client: UpstreamClient,
+        planner: Planner,
+        configs: ConfigSource,
+        health: HealthStore,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.client = client
-        self.hosts = hosts
+        self.planner = planner
+        self.configs = configs
+        self.health = health
+        self.backoff = Backoff(
+            base_s=settings.retry_backoff_base_ms / 1000,
+            cap_s=settings.retry_backoff_cap_ms / 1000,
+            retry_after_cap_s=settings.retry_after_cap_ms / 1000,
+        )
+        self.rng = random.Random()  # noqa: S311  (load balancing and jitter, not secrets)
         self._max_response = settings.max_response_bytes
 
     async def run(self, call: Call, opts: RequestOptions) -> Outcome:
-        target = self.target_from_headers(opts)
+        config = await self.configs.resolve(opts.config)
+        node = (
+            self.planner.from_config(config, opts) if config is not None else self.planner.from_headers(opts)
+        )
+        router: Router[Route, Outcome] = Router(
+            attempt=functools.partial(self._attempt, call),
+            deadline=time.monotonic() + self.settings.request_deadline_ms / 1000,
+            clock=time.monotonic,
+            wall=time.time,
+            sleep=asyncio.sleep,
+            rng=self.rng,
+            health=self.health,
+            backoff=self.backoff,
+            context=_conditions_context(call) if config is not None else {},
+        )
+        debug = opts.debug or self.settings.routing_debug
+        try:
+            routed = await router.run(node)
+        except RoutingFailed as failed:
+            raise _failure(failed, router.attempts, debug) from None
+        outcome = routed.value
+        meta = outcome.meta
+        meta.provider = routed.label
+        meta.retry_attempt_count = routed.retries
+        meta.last_used_option_index = routed.path
+        if debug:
+            meta.headers["x-crossroads-attempts"] = _attempts_header(routed.attempts)
+        return outcome
+
+    async def _attempt(self, call: Call, leaf: Leaf[Route], remaining_s: float) -> Outcome:
+        """One try at one target, bounded by its request timeout and the request's deadline."""
+        route = leaf.payload
+        target = route.target
         adapter = self.registry.get(target.provider)
         timeout_ms = target.request_timeout_ms or self.settings.request_timeout_ms
+        budget = min(timeout_ms / 1000, remaining_s)
+        if route.override_params and call.json is not None:
+            body = {**call.json, **route.override_params}
+            call = msgspec.structs.replace(call, json=body, body=msgspec.json.encode(body))
         try:
-            async with asyncio.timeout(timeout_ms / 1000):
+            async with asyncio.timeout(budget):
                 return await self.attempt(adapter, call, target)
         except TimeoutError:
-            raise UpstreamTimeout(
-                f"Request exceeded the timeout sent in the request: {timeout_ms}ms", provider=adapter.name
-            ) from None
-
-    def target_from_headers(self, opts: RequestOptions) -> Target:
-        if not opts.provider:
-            raise BadRequest(
-                "Either x-portkey-config or x-portkey-provider header is required "
-                "(e.g. x-portkey-provider: openai, or mock to try the gateway offline)",
-                param="x-portkey-provider",
-                code="missing_provider",
-            )
-        self.registry.get(opts.provider)  # 400 naming the valid providers
-        custom_host = self.hosts.check_url(opts.custom_host) if opts.custom_host else None
-        return Target(
-            provider=opts.provider,
-            api_key=opts.api_key,
-            custom_host=custom_host,
-            forward_headers=opts.forward_headers,
-            request_timeout_ms=opts.request_timeout_ms,
-            strict_open_ai_compliance=opts.strict_open_ai_compliance,
-            options=opts.options,
-        )
+            if budget < timeout_ms / 1000:
+                deadline = self.settings.request_deadline_ms
+                message = f"The request's deadline ({deadline}ms) passed waiting for {adapter.name}"
+            else:
+                message = f"Request exceeded the timeout sent in the request: {timeout_ms}ms"
+            raise UpstreamTimeout(message, provider=adapter.name) from None
 
     async def attempt(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
         request = adapter.build(call, target)
@@ -106,8 +157,7 @@ class Gateway:
                         provider=adapter.name,
                     )
                 raise adapter.error(target, status, resp.headers, body)
-            # Header-only requests are Portkey's implicit single-target config: index "config".
-            meta = Meta(provider=adapter.name, last_used_option_index="config", headers=relayed(resp.headers))
+            meta = Meta(provider=adapter.name, headers=relayed(resp.headers))
             content_type = resp.headers.get("content-type", "")
             if content_type.startswith("text/event-stream") and call.endpoint in _SSE_ENDPOINTS:
                 outcome: Outcome = await self._stream(adapter, call, target, resp, meta)
@@ -202,6 +252,43 @@ class Relay:
             ) from None
         finally:
             self._resp.close()
+
+
+def _conditions_context(call: Call) -> dict[str, Any]:
+    """What conditional routing queries look at: metadata.*, params.* (the JSON body), url.pathname."""
+    return {"metadata": call.metadata, "params": call.json or {}, "url": {"pathname": "/v1" + call.path}}
+
+
+def _failure(failed: RoutingFailed, attempts: list[AttemptRecord], debug: bool) -> GatewayError:
+    """The client's error when no target answered: the last failure's status and type, a
+    message that sums up every attempt (no secrets: provider messages are redacted), and
+    the routing headers."""
+    error = failed.error
+    if len(attempts) > 1:
+        summary = "; ".join(
+            f"{a.path} ({a.label}{', retry ' + str(a.retry) if a.retry else ''}): {a.status} {a.reason}"
+            for a in attempts
+        )
+        error = AllTargetsFailed(
+            f"All {len(attempts)} attempts failed: {summary}",
+            provider=getattr(error, "provider", None),
+            status=error.http_status,
+            error_type=error.error_type,
+            param=error.param,
+            code=error.code,
+            headers=dict(error.headers),
+        )
+    error.headers["x-portkey-retry-attempt-count"] = str(failed.retries)
+    error.headers["x-portkey-last-used-option-index"] = failed.path
+    if failed.label != "router":
+        error.headers["x-portkey-provider"] = failed.label
+    if debug:
+        error.headers["x-crossroads-attempts"] = _attempts_header(attempts)
+    return error
+
+
+def _attempts_header(attempts: list[AttemptRecord]) -> str:
+    return ", ".join(f"{a.path}={a.status}{'#' + str(a.retry) if a.retry else ''}" for a in attempts)
 
 
 def relayed(headers: Mapping[str, str]) -> dict[str, str]:

@@ -34,6 +34,7 @@ _CORE: Final = frozenset(
         "cache",
         "cache-namespace",
         "cache-force-refresh",
+        "debug",
     }
 )
 # Sent by the portkey-ai SDK or reserved by Portkey; accepted and ignored.
@@ -42,7 +43,6 @@ _IGNORED: Final = frozenset(
         "package-version",
         "runtime",
         "runtime-version",
-        "debug",
         "audio-file-duration",
         "mode",
         "retry-count",
@@ -90,6 +90,7 @@ class RequestOptions(msgspec.Struct, kw_only=True):
     cache: str | None = None
     cache_namespace: str | None = None
     cache_force_refresh: bool = False
+    debug: bool = False  # x-portkey-debug: true adds the routing attempts header
     options: dict[str, str | Secret] = msgspec.field(default_factory=dict)
 
 
@@ -140,6 +141,8 @@ def _apply_core(opts: RequestOptions, key: str, value: str) -> None:
         opts.cache = value or None
     elif key == "cache-namespace":
         opts.cache_namespace = value or None
+    elif key == "debug":
+        opts.debug = parse_bool(value, "x-portkey-debug") if value else False
     elif key == "cache-force-refresh":
         # Portkey treats the header's presence as the switch; we read the value, so `false` means false.
         opts.cache_force_refresh = parse_bool(value, "x-portkey-cache-force-refresh") if value else True

@@ -1,0 +1,237 @@
+"""From a config (or the headers alone) to the routing tree of one request.
+
+Inheritance down the tree is Portkey's: `override_params` merge (the child wins per key),
+`retry`, `cache` and `cb_config` are replaced by a child's own, everything else is
+inherited when the child does not set it. The request's `x-portkey-custom-host`,
+`-forward-headers` and `-request-timeout` win over the config for every target. A target
+without a provider uses `x-portkey-provider`; the `Authorization` key goes only to targets
+of that same provider, so a client's key is never sent to another provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from crossroads.config.parse import hooks_of
+from crossroads.config.schema import (
+    DEFAULT_RETRY_STATUSES,
+    MAX_RETRY_ATTEMPTS,
+    CircuitBreakerSpec,
+    ConfigNode,
+    RetrySpec,
+)
+from crossroads.errors import BadRequest, ConfigError
+from crossroads.pipeline.headers import SECRET_OPTIONS, RequestOptions
+from crossroads.providers.base import Target
+from crossroads.providers.registry import Registry
+from crossroads.routing.conditions import compile_query
+from crossroads.routing.plan import BreakerPolicy, Conditional, Fallback, Leaf, LoadBalance, Node, RetryPolicy
+from crossroads.secret import Secret
+from crossroads.settings import CircuitBreakerSettings
+from crossroads.upstream.hosts import HostPolicy, HostRefused
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a leaf calls: a provider target, and the body fields to override for it."""
+
+    target: Target
+    override_params: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    override_params: Mapping[str, Any] | None = None
+    retry: RetrySpec | None = None
+    cb_config: CircuitBreakerSpec | None = None
+    custom_host: str | None = None
+    forward_headers: tuple[str, ...] | None = None
+    request_timeout: int | None = None
+    strict: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Planner:
+    def __init__(self, registry: Registry, hosts: HostPolicy, breaker: CircuitBreakerSettings) -> None:
+        self._registry = registry
+        self._hosts = hosts
+        self._breaker = breaker
+        self._default_breaker = _policy(breaker, None) if breaker.enabled else None
+
+    def from_headers(self, opts: RequestOptions) -> Node[Route]:
+        """No config: the headers name one target (Portkey's implicit config, index `config`)."""
+        if not opts.provider:
+            raise BadRequest(
+                "Either x-portkey-config or x-portkey-provider header is required "
+                "(e.g. x-portkey-provider: openai, or mock to try the gateway offline)",
+                param="x-portkey-provider",
+                code="missing_provider",
+            )
+        self._registry.get(opts.provider)  # 400 naming the valid providers
+        custom_host = self._hosts.check_url(opts.custom_host) if opts.custom_host else None
+        target = Target(
+            provider=opts.provider,
+            api_key=opts.api_key,
+            custom_host=custom_host,
+            forward_headers=opts.forward_headers,
+            request_timeout_ms=opts.request_timeout_ms,
+            strict_open_ai_compliance=opts.strict_open_ai_compliance,
+            options=opts.options,
+        )
+        # A lone target is always tried, so its health is not consulted and not kept.
+        return Leaf("config", Route(target), opts.provider, health_key="", breaker=None)
+
+    def from_config(self, config: ConfigNode, opts: RequestOptions) -> Node[Route]:
+        return self._node(config, opts, "config", _Inherited())
+
+    # -- compiling --------------------------------------------------------------------------
+
+    def _node(self, node: ConfigNode, opts: RequestOptions, path: str, parent: _Inherited) -> Node[Route]:
+        hooks = hooks_of(node)
+        if hooks:
+            raise ConfigError(
+                f"{_where(path)}{hooks[0]}: guardrails and hooks are not supported by this gateway yet; "
+                "remove them rather than have them silently skipped",
+                code="unsupported_config_field",
+            )
+        inherited = _inherit(parent, node)
+        if not node.targets:
+            return self._leaf(node, opts, path, inherited)
+        children = tuple(
+            self._node(child, opts, f"{path}.targets[{index}]", inherited)
+            for index, child in enumerate(node.targets)
+        )
+        strategy = node.strategy
+        assert strategy is not None  # the parser requires a strategy with targets
+        weight = 1.0 if node.weight is None else node.weight
+        if strategy.mode == "single":
+            return children[0]
+        if strategy.mode == "fallback":
+            codes = frozenset(strategy.on_status_codes) if strategy.on_status_codes is not None else None
+            return Fallback(path, children, codes, node.name, weight)
+        if strategy.mode == "loadbalance":
+            return LoadBalance(path, children, node.name, weight)
+        by_name = {
+            child.name: built for child, built in zip(node.targets, children, strict=True) if child.name
+        }
+        branches = tuple((compile_query(c.query), by_name[c.then]) for c in strategy.conditions or ())
+        default = by_name[strategy.default] if strategy.default is not None else None
+        return Conditional(path, branches, default, node.name, weight, children)
+
+    def _leaf(self, node: ConfigNode, opts: RequestOptions, path: str, inherited: _Inherited) -> Leaf[Route]:
+        where = _where(path)
+        if node.virtual_key is not None:
+            raise ConfigError(
+                f"{where}virtual_key: virtual keys are not available in this version yet",
+                code="unsupported_config_field",
+            )
+        provider = node.provider or opts.provider
+        if not provider:
+            raise BadRequest(
+                f"{where}provider: this target names no provider; "
+                "set `provider` on it or send x-portkey-provider",
+                param="x-portkey-config",
+                code="missing_provider",
+            )
+        if provider not in self._registry:
+            self._registry.get(provider)  # raises, naming the valid providers
+        same_as_header = node.provider is None or node.provider == opts.provider
+        api_key = node.api_key or (opts.api_key if same_as_header else None)
+        raw_host = opts.custom_host or inherited.custom_host
+        try:
+            custom_host = self._hosts.check_url(raw_host) if raw_host else None
+        except HostRefused as exc:
+            where_host = "x-portkey-custom-host: " if opts.custom_host else f"{where}custom_host: "
+            raise HostRefused(where_host + exc.message) from None
+        options: dict[str, Any] = dict(inherited.options)
+        if same_as_header:
+            options.update(opts.options)
+        options = {
+            k: Secret(v) if k in SECRET_OPTIONS and isinstance(v, str) else v for k, v in options.items()
+        }
+        target = Target(
+            provider=provider,
+            api_key=api_key,
+            custom_host=custom_host,
+            forward_headers=opts.forward_headers or inherited.forward_headers or (),
+            request_timeout_ms=opts.request_timeout_ms or inherited.request_timeout,
+            strict_open_ai_compliance=inherited.strict
+            if inherited.strict is not None
+            else opts.strict_open_ai_compliance,
+            options=options,
+        )
+        return Leaf(
+            path,
+            Route(target, inherited.override_params),
+            provider,
+            health_key=_health_key(target, inherited.override_params),
+            retry=_retry(inherited.retry),
+            breaker=_policy(self._breaker, inherited.cb_config) if self._breaker.enabled else None,
+            name=node.name,
+            weight=1.0 if node.weight is None else node.weight,
+        )
+
+
+def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
+    overrides = parent.override_params
+    if node.override_params:
+        overrides = {**(overrides or {}), **node.override_params}
+    cb_config = (
+        node.strategy.cb_config if node.strategy is not None and node.strategy.cb_config else parent.cb_config
+    )
+    return replace(
+        parent,
+        override_params=overrides,
+        retry=node.retry if node.retry is not None else parent.retry,
+        cb_config=cb_config,
+        custom_host=node.custom_host or parent.custom_host,
+        forward_headers=tuple(h.lower() for h in node.forward_headers)
+        if node.forward_headers is not None
+        else parent.forward_headers,
+        request_timeout=node.request_timeout or parent.request_timeout,
+        strict=node.strict_open_ai_compliance
+        if node.strict_open_ai_compliance is not None
+        else parent.strict,
+        options={**parent.options, **node.options} if node.options else parent.options,
+    )
+
+
+def _retry(spec: RetrySpec | None) -> RetryPolicy:
+    if spec is None:
+        return RetryPolicy(attempts=0)
+    statuses = spec.on_status_codes if spec.on_status_codes is not None else DEFAULT_RETRY_STATUSES
+    return RetryPolicy(
+        attempts=min(spec.attempts, MAX_RETRY_ATTEMPTS),
+        on_status=frozenset(statuses),
+        honour_retry_after=spec.use_retry_after_header is not False,
+    )
+
+
+def _policy(settings: CircuitBreakerSettings, spec: CircuitBreakerSpec | None) -> BreakerPolicy:
+    spec = spec or CircuitBreakerSpec()
+    cooldown_ms = spec.cooldown_interval or settings.cooldown_ms
+    return BreakerPolicy(
+        failure_threshold=spec.failure_threshold or settings.failure_threshold,
+        failure_percentage=spec.failure_threshold_percentage or settings.failure_percentage,
+        minimum_requests=spec.minimum_requests or settings.minimum_requests,
+        window_s=settings.window_ms / 1000,
+        cooldown_s=cooldown_ms / 1000,
+        max_cooldown_s=max(settings.max_cooldown_ms, cooldown_ms) / 1000,
+        failure_statuses=frozenset(spec.failure_status_codes) if spec.failure_status_codes else None,
+    )
+
+
+def _health_key(target: Target, overrides: Mapping[str, Any] | None) -> str:
+    """What a target's health is kept under: the same upstream, key and model share it.
+    The key is in it only as a fingerprint."""
+    model = (overrides or {}).get("model", "")
+    key = target.api_key.fingerprint() if target.api_key else "-"
+    raw = f"{target.provider}|{target.custom_host or ''}|{key}|{model}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def _where(path: str) -> str:
+    return f"{path.removeprefix('config.').removeprefix('config')}." if path != "config" else ""
