@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from crossroads import __version__
 from crossroads.settings import SettingsError, load_settings
@@ -22,10 +23,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port to bind (default 8787)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
 
+    check = commands.add_parser(
+        "check-config", help="validate a Portkey config and print the routing tree as the gateway reads it"
+    )
+    check.add_argument(
+        "config", help="a JSON or YAML file, inline JSON, or the id of a config in the settings"
+    )
+    check.add_argument(
+        "--settings", metavar="FILE", help="settings file holding saved configs (default: $CROSSROADS_CONFIG)"
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the canonical JSON (secrets masked) instead"
+    )
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "check-config":
+        return _check_config(args)
     return 2  # pragma: no cover - argparse enforces the command
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from crossroads.config.parse import parse_config  # noqa: PLC0415
+    from crossroads.config.render import to_dict, tree  # noqa: PLC0415
+    from crossroads.errors import ConfigError  # noqa: PLC0415
+
+    text: str = args.config
+    source: Any
+    try:
+        if text.lstrip().startswith("{"):
+            source = text
+        elif os.path.isfile(text):
+            with open(text) as handle:
+                source = yaml.safe_load(handle)
+        else:
+            settings = load_settings(args.settings)
+            if text not in settings.configs:
+                known = ", ".join(sorted(settings.configs)) or "none"
+                print(
+                    f"crossroads: {text!r} is not a file, JSON, or a saved config (saved: {known})",
+                    file=sys.stderr,
+                )
+                return 2
+            source = settings.configs[text]
+        node = parse_config(source, origin=text if len(text) < 80 else "config")
+    except (ConfigError, SettingsError, yaml.YAMLError, OSError) as exc:
+        message = exc.message if isinstance(exc, ConfigError) else str(exc)
+        print(f"crossroads: {message}", file=sys.stderr)
+        return 2
+    print(json.dumps(to_dict(node), indent=2) if args.json else tree(node))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -83,7 +83,7 @@ def test_injected_status_and_retry_after(gateway: GatewayServer) -> None:
             model="mock-1?status=429&retry_after=2", messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.response.headers["retry-after"] == "2"
-    assert "mock error: status 429" in caught.value.message
+    assert "mock error: injected failure: status 429 requested" in caught.value.message
     with pytest.raises(openai.InternalServerError):
         mock(gateway).chat.completions.create(
             model="mock-1", messages=[{"role": "user", "content": "x"}], extra_body={"mock": {"status": 503}}

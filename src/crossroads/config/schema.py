@@ -74,6 +74,17 @@ CREDENTIAL_FIELDS: Final = frozenset(
         "provider_model",
     }
 )
+# Of those, the ones that are credentials (kept as Secret, masked when shown).
+SECRET_FIELDS: Final = frozenset(
+    {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "vertex_service_account_json",
+        "azure_ad_token",
+        "azure_entra_client_secret",
+    }
+)
 HOOK_FIELDS: Final = (
     "before_request_hooks",
     "after_request_hooks",

@@ -109,7 +109,7 @@ class MockResponder:
             headers = {"retry-after": _num(options.retry_after)} if options.retry_after is not None else {}
             return _error(
                 options.status,
-                f"mock error: status {options.status} requested",
+                f"injected failure: status {options.status} requested",
                 _type_for(options.status),
                 headers=headers,
             )
@@ -562,7 +562,7 @@ def _stream(payloads: list[bytes], options: MockOptions) -> UpstreamResponse:
                     _encode(
                         {
                             "error": {
-                                "message": "mock error: in-stream error requested",
+                                "message": "injected failure: in-stream error requested",
                                 "type": "server_error",
                                 "param": None,
                                 "code": "mock_stream_error",
