@@ -14,7 +14,9 @@ def test_forms() -> None:
     assert retry_after_s({"retry-after-ms": "1200"}, NOW) == 1.2
     assert retry_after_s({"x-ms-retry-after-ms": "300"}, NOW) == 0.3
     assert retry_after_s({"retry-after": "Wed, 21 Jan 2027 08:00:00 GMT"}, 1_800_518_400.0) == 0.0
-    assert retry_after_s({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, 1_799_999_999.0 + 10 - 1) is not None
+    assert (
+        retry_after_s({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, 1_799_999_999.0 + 10 - 1) is not None
+    )
     assert retry_after_s({}, NOW) is None
     assert retry_after_s({"retry-after": "soon"}, NOW) is None
     assert retry_after_s({"retry-after": "-3"}, NOW) is None

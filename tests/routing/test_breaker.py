@@ -8,7 +8,9 @@ from crossroads.routing.plan import BreakerPolicy
 POLICY = BreakerPolicy(failure_threshold=3, cooldown_s=10, max_cooldown_s=25, window_s=60)
 
 
-def run(events: list[bool], policy: BreakerPolicy = POLICY, start: float = 0.0, step: float = 1.0) -> HealthRecord:
+def run(
+    events: list[bool], policy: BreakerPolicy = POLICY, start: float = 0.0, step: float = 1.0
+) -> HealthRecord:
     record = HealthRecord()
     now = start
     for failed in events:
@@ -43,7 +45,9 @@ def test_half_open_success_closes_and_forgets_trips() -> None:
 def test_failure_share_in_the_window_opens() -> None:
     policy = BreakerPolicy(failure_threshold=100, failure_percentage=50, minimum_requests=4)
     assert not is_open(run([True, False, True], policy), 3)  # too few requests
-    assert is_open(run([True, False, True, False], policy, step=0.1), 0.4) is False  # 2/4 but last was success
+    assert (
+        is_open(run([True, False, True, False], policy, step=0.1), 0.4) is False
+    )  # 2/4 but last was success
     assert is_open(run([False, True, False, True], policy, step=0.1), 0.4)  # 2 of 4 failed, on a failure
 
 

@@ -10,8 +10,12 @@ from crossroads.routing.conditions import QueryError, compile_query
 
 CTX: dict[str, Any] = {
     "metadata": {"plan": "paid", "tier": "3", "region": "eu-west-1", "beta": "true"},
-    "params": {"model": "gpt-4o", "temperature": 0.2, "messages": [{"role": "system"}, {"role": "user"}],
-               "tools": [{"function": {"name": "search"}}]},
+    "params": {
+        "model": "gpt-4o",
+        "temperature": 0.2,
+        "messages": [{"role": "system"}, {"role": "user"}],
+        "tools": [{"function": {"name": "search"}}],
+    },
     "url": {"pathname": "/v1/chat/completions"},
 }
 
@@ -42,8 +46,15 @@ CTX: dict[str, Any] = {
         ({"$or": [{"metadata.plan": "free"}, {"params.model": "gpt-4o"}]}, True),
         ({"$and": [{"metadata.plan": "paid"}, {"params.model": "gpt-3.5"}]}, False),
         ({"metadata.plan": "paid", "params.model": "other"}, False),  # every key must hold
-        ({"$and": [{"$or": [{"metadata.plan": "x"}, {"metadata.tier": {"$in": ["3"]}}]}, {"url.pathname": {
-            "$regex": "chat"}}]}, True),
+        (
+            {
+                "$and": [
+                    {"$or": [{"metadata.plan": "x"}, {"metadata.tier": {"$in": ["3"]}}]},
+                    {"url.pathname": {"$regex": "chat"}},
+                ]
+            },
+            True,
+        ),
     ],
 )
 def test_queries(query: dict[str, Any], expected: bool) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
-from email.utils import format_datetime
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from crossroads.routing.backoff import Backoff
 from crossroads.routing.breaker import HealthStore, NoHealth
 from crossroads.routing.conditions import compile_query
 from crossroads.routing.engine import Router, RoutingFailed
-from crossroads.routing.plan import BreakerPolicy, Conditional, Fallback, Leaf, LoadBalance, Node, RetryPolicy
+from crossroads.routing.plan import BreakerPolicy, Conditional, Fallback, Leaf, LoadBalance, RetryPolicy
 from crossroads.storage.health import MemoryHealth
 
 Outcome = str | GatewayError
@@ -51,21 +52,53 @@ class World:
             raise answer
         return answer
 
-    def router(self, *, deadline: float = 600, health: HealthStore | None = None, seed: int = 1,
-               context: dict[str, object] | None = None, backoff: Backoff | None = None) -> Router[str, str]:
+    def router(
+        self,
+        *,
+        deadline: float = 600,
+        health: HealthStore | None = None,
+        seed: int = 1,
+        context: Mapping[str, Any] | None = None,
+        backoff: Backoff | None = None,
+    ) -> Router[str, str]:
         return Router(
-            attempt=self.attempt, deadline=self.now + deadline, clock=self.clock, wall=self.clock,
-            sleep=self.sleep, rng=random.Random(seed), health=health or NoHealth(),
-            backoff=backoff or Backoff(base_s=1, cap_s=16, retry_after_cap_s=60), context=context or {},
+            attempt=self.attempt,
+            deadline=self.now + deadline,
+            clock=self.clock,
+            wall=self.clock,
+            sleep=self.sleep,
+            rng=random.Random(seed),
+            health=health or NoHealth(),
+            backoff=backoff or Backoff(base_s=1, cap_s=16, retry_after_cap_s=60),
+            context=context or {},
         )
 
 
-def leaf(path: str, *, attempts: int = 0, breaker: BreakerPolicy | None = None, weight: float = 1.0,
-         name: str | None = None, honour: bool = True, on_status: frozenset[int] | None = None) -> Leaf[str]:
-    retry = RetryPolicy(attempts=attempts, honour_retry_after=honour,
-                        **({"on_status": on_status} if on_status is not None else {}))
-    return Leaf(path, path, path.split(".")[-1], health_key=path, retry=retry, breaker=breaker, name=name,
-                weight=weight)
+def leaf(
+    path: str,
+    *,
+    attempts: int = 0,
+    breaker: BreakerPolicy | None = None,
+    weight: float = 1.0,
+    name: str | None = None,
+    honour: bool = True,
+    on_status: frozenset[int] | None = None,
+) -> Leaf[str]:
+    retry = RetryPolicy(
+        attempts=attempts,
+        honour_retry_after=honour,
+        **({"on_status": on_status} if on_status is not None else {}),
+    )
+    return Leaf(
+        path,
+        path,
+        path.rsplit(".", maxsplit=1)[-1],
+        health_key=path,
+        retry=retry,
+        breaker=breaker,
+        name=name,
+        weight=weight,
+    )
 
 
 def fail(status: int, **headers: str) -> UpstreamError:
@@ -136,8 +169,12 @@ async def test_network_errors_are_retried_even_when_not_listed() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "wait"),
-    [({"retry-after": "3"}, 3.0), ({"retry-after-ms": "250"}, 0.25), ({"x-ms-retry-after-ms": "1500"}, 1.5),
-     ({"retry-after": "2.5"}, 2.5)],
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"x-ms-retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "2.5"}, 2.5),
+    ],
 )
 async def test_retry_after_forms_are_honoured(headers: dict[str, str], wait: float) -> None:
     world = World({"a": [fail(429, **headers), "ok"]})
@@ -218,8 +255,10 @@ async def test_conditional_first_match_then_default() -> None:
     world = World({"paid": ["paid"], "free": ["free"]})
     node = Conditional(
         "config",
-        ((compile_query({"metadata.plan": {"$eq": "paid"}}), leaf("paid", name="paid")),
-         (compile_query({"params.model": {"$in": ["x", "y"]}}), leaf("free", name="free"))),
+        (
+            (compile_query({"metadata.plan": {"$eq": "paid"}}), leaf("paid", name="paid")),
+            (compile_query({"params.model": {"$in": ["x", "y"]}}), leaf("free", name="free")),
+        ),
         default=leaf("free", name="free"),
     )
     ctx = {"metadata": {"plan": "paid"}, "params": {"model": "x"}}

@@ -13,8 +13,14 @@ from crossroads.storage.health import MemoryHealth, RedisHealth
 from crossroads.storage.redis import connect
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-POLICY = BreakerPolicy(failure_threshold=3, failure_percentage=60, minimum_requests=5, cooldown_s=10,
-                       max_cooldown_s=25, window_s=30)
+POLICY = BreakerPolicy(
+    failure_threshold=3,
+    failure_percentage=60,
+    minimum_requests=5,
+    cooldown_s=10,
+    max_cooldown_s=25,
+    window_s=30,
+)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -48,7 +54,11 @@ async def test_store_follows_the_pure_rules(store: MemoryHealth | RedisHealth, e
     if isinstance(store, RedisHealth):
         stored = await store.read("t")
         assert (stored.consecutive, stored.trips, stored.window_requests, stored.window_failures) == (
-            expected.consecutive, expected.trips, expected.window_requests, expected.window_failures)
+            expected.consecutive,
+            expected.trips,
+            expected.window_requests,
+            expected.window_failures,
+        )
         assert stored.open_until == pytest.approx(expected.open_until, abs=0.001)
 
 
