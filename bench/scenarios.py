@@ -84,11 +84,17 @@ SSE_RESPONSE = "".join(
 )
 
 
+ERROR_RESPONSE = json.dumps(
+    {"error": {"message": "The server is overloaded", "type": "server_error", "param": None, "code": None}}
+)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     upstream_prefix: str  # nginx location prefix
     stream: bool
+    failing_first: bool = False  # gateways get a fallback config whose first target answers 503
 
     @property
     def body(self) -> str:
@@ -98,7 +104,18 @@ class Scenario:
         base = f"http://127.0.0.1:{upstream_port}{self.upstream_prefix}/v1"
         if target == "direct":
             return f"{base}/chat/completions", {"authorization": "Bearer sk-bench"}
-        return f"http://127.0.0.1:{gateway_port}/v1/chat/completions", {
+        url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
+        if self.failing_first:
+            broken = f"http://127.0.0.1:{upstream_port}/err/v1"
+            config = {
+                "strategy": {"mode": "fallback"},
+                "targets": [
+                    {"provider": "openai", "api_key": "sk-bench", "custom_host": broken},
+                    {"provider": "openai", "api_key": "sk-bench", "custom_host": base},
+                ],
+            }
+            return url, {"x-portkey-config": json.dumps(config, separators=(",", ":"))}
+        return url, {
             "x-portkey-provider": "openai",
             "x-portkey-custom-host": base,
             "authorization": "Bearer sk-bench",
@@ -110,7 +127,7 @@ class Scenario:
             f"wrk.body = [[{self.body}]]",
             'wrk.headers["content-type"] = "application/json"',
         ]
-        lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+        lines += [f'wrk.headers["{k}"] = [[{v}]]' for k, v in headers.items()]
         lines.append("""
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -125,6 +142,7 @@ end""")
 SCENARIOS = (
     Scenario(name="chat", upstream_prefix="/json", stream=False),
     Scenario(name="chat-stream", upstream_prefix="/sse", stream=True),
+    Scenario(name="fallback", upstream_prefix="/json", stream=False, failing_first=True),
 )
 
 
@@ -135,10 +153,13 @@ def nginx_locations(work: Path) -> str:
     the file itself, which is the cheapest way to make nginx answer a POST with fixed bytes.
     """
     (work / "chat.json").write_text(CHAT_RESPONSE)
+    (work / "error.json").write_text(ERROR_RESPONSE)
     (work / "chat.sse").write_text(SSE_RESPONSE)
     return (
         f"location = /json/v1/chat/completions {{ default_type application/json; alias {work}/chat.json;"
         " error_page 405 =200 $uri; }\n"
         f"location = /sse/v1/chat/completions {{ default_type text/event-stream; alias {work}/chat.sse;"
         " error_page 405 =200 $uri; }\n"
+        f"location = /err/v1/chat/completions {{ default_type application/json; alias {work}/error.json;"
+        " error_page 405 =503 $uri; }\n"
     )

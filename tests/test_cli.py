@@ -136,3 +136,46 @@ def test_drain_window_over_ends_streams_with_an_error() -> None:
     assert isinstance(body, bytes) and b"[DONE]" not in body
     last = [e for e in body.decode().split("\n\n") if e.startswith("data: ")][-1]
     assert json.loads(last[6:])["error"]["code"] == "shutting_down"
+
+
+def test_check_config_prints_the_tree(tmp_path: Path) -> None:
+    config = {
+        "strategy": {"mode": "fallback"},
+        "retry": {"attempts": 2},
+        "targets": [{"provider": "openai", "api_key": "sk-hidden"}, {"provider": "groq", "weight": 2}],
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    for argument in (str(path), json.dumps(config)):
+        result = subprocess.run(
+            [str(CROSSROADS), "check-config", argument],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "config: fallback (moves on after any failure)" in result.stdout
+        assert "config.targets[1] weight=2: groq, retry 2x on 429, 500, 502, 503, 504" in result.stdout
+        assert "sk-hidden" not in result.stdout
+
+
+def test_check_config_finds_saved_configs_and_reports_errors(tmp_path: Path) -> None:
+    settings = tmp_path / "crossroads.yaml"
+    settings.write_text("configs:\n  pc-one:\n    provider: mock\n    retry: {attempts: 1}\n")
+    ok = subprocess.run(
+        [str(CROSSROADS), "check-config", "pc-one", "--settings", str(settings), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {"provider": "mock", "retry": {"attempts": 1}}
+    bad = subprocess.run(
+        [str(CROSSROADS), "check-config", '{"strategy": {"mode": "fallback"}, "targets": [{"retri": 1}]}'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 2 and "unknown key `retri` at `targets[0]`" in bad.stderr

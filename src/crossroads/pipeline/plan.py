@@ -59,7 +59,6 @@ class Planner:
         self._registry = registry
         self._hosts = hosts
         self._breaker = breaker
-        self._default_breaker = _policy(breaker, None) if breaker.enabled else None
 
     def from_headers(self, opts: RequestOptions) -> Node[Route]:
         """No config: the headers name one target (Portkey's implicit config, index `config`)."""
@@ -163,13 +162,14 @@ class Planner:
             else opts.strict_open_ai_compliance,
             options=options,
         )
+        enabled = self._breaker.enabled
         return Leaf(
             path,
             Route(target, inherited.override_params),
             provider,
-            health_key=_health_key(target, inherited.override_params),
+            health_key=_health_key(target, inherited.override_params) if enabled else "",
             retry=_retry(inherited.retry),
-            breaker=_policy(self._breaker, inherited.cb_config) if self._breaker.enabled else None,
+            breaker=_policy(self._breaker, inherited.cb_config) if enabled else None,
             name=node.name,
             weight=1.0 if node.weight is None else node.weight,
         )
