@@ -156,7 +156,7 @@ def test_check_config_prints_the_tree(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "config: fallback (moves on after any failure)" in result.stdout
-        assert "config.targets[1] weight=2: groq, retry 2x on 429, 500, 502, 503, 504" in result.stdout
+        assert "config.targets[1] weight=2: groq, retry 2x on 429, 500, 502, 503, 504, 529" in result.stdout
         assert "sk-hidden" not in result.stdout
 
 

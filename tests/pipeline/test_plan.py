@@ -56,7 +56,7 @@ def test_inheritance_down_the_tree() -> None:
     first, second, third = leaves(node)
     assert first.path == "config.targets[0]"
     assert first.payload.override_params == {"temperature": 0, "max_tokens": 99, "model": "gpt-4o"}
-    assert first.retry.attempts == 2 and first.retry.on_status == frozenset({429, 500, 502, 503, 504})
+    assert first.retry.attempts == 2 and first.retry.on_status == frozenset({429, 500, 502, 503, 504, 529})
     assert first.payload.target.request_timeout_ms == 3000
     assert first.payload.target.custom_host == "http://localhost:9000/v1"
     assert first.payload.target.options["aws_region"] == "us-east-1"

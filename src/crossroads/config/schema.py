@@ -19,7 +19,8 @@ Millis = Annotated[int, msgspec.Meta(gt=0, le=86_400_000)]
 
 # Retries after the first try are capped here (Portkey documents "up to 5").
 MAX_RETRY_ATTEMPTS: Final = 5
-DEFAULT_RETRY_STATUSES: Final = (429, 500, 502, 503, 504)
+# Portkey's list, plus 529 (Anthropic's "overloaded").
+DEFAULT_RETRY_STATUSES: Final = (429, 500, 502, 503, 504, 529)
 MODES: Final = ("single", "fallback", "loadbalance", "conditional")
 
 # Provider credential and option fields a target may carry (Portkey's names). They become

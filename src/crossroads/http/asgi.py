@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -23,7 +24,8 @@ from crossroads.ids import new_id
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.headers import TRACE_ID_MAX, parse_options
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
-from crossroads.providers.base import Call, StreamInterrupted
+from crossroads.providers.anthropic.stream import anthropic_error_body
+from crossroads.providers.base import COUNT_TOKENS, MESSAGES, PROXY, Call, StreamInterrupted
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,7 +52,7 @@ class ClientGone(Exception):
 class Exchange:
     """One request/response pair: what has been sent, and whether the client left."""
 
-    __slots__ = ("base_headers", "disconnected", "finished", "send", "started")
+    __slots__ = ("anthropic", "base_headers", "disconnected", "finished", "send", "started")
 
     def __init__(self, send: Send, base_headers: list[tuple[bytes, bytes]]) -> None:
         self.send = send
@@ -58,6 +60,7 @@ class Exchange:
         self.started = False
         self.finished = False
         self.disconnected = False
+        self.anthropic = False  # errors in Anthropic's shape (the /v1/messages routes)
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
@@ -89,7 +92,8 @@ class Exchange:
 
     async def error(self, exc: GatewayError) -> None:
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-        await self.json(exc.http_status, exc.render(), extra)
+        body = anthropic_error_body(exc) if self.anthropic else exc.render()
+        await self.json(exc.http_status, body, extra)
 
 
 class GatewayApp:
@@ -158,6 +162,7 @@ class GatewayApp:
                 await self._local(route.endpoint, method, exchange)
                 return
             exchange.base_headers.append(_CACHE_DISABLED)
+            exchange.anthropic = route.endpoint in (MESSAGES, COUNT_TOKENS)
             if bad_trace:
                 raise BadRequest(
                     f"x-portkey-trace-id must be printable text of at most {TRACE_ID_MAX} characters",
@@ -368,10 +373,14 @@ def _build_call(
         body = b""
         content_type = ""
     query: bytes = scope.get("query_string", b"")
+    path = route.path
+    if route.endpoint == PROXY and scope.get("raw_path"):
+        raw = scope["raw_path"].decode("latin-1")
+        path = raw[3:] if raw.startswith("/v1/") else raw
     return Call(
         endpoint=route.endpoint,
         method=method,
-        path=route.path,
+        path=path,
         query=query.decode("latin-1"),
         body=body,
         json=data,
@@ -381,4 +390,5 @@ def _build_call(
         request_id=request_id,
         trace_id=trace_id,
         metadata=metadata,
+        created=int(time.time()),
     )

@@ -13,9 +13,11 @@ from crossroads.errors import MethodNotAllowed, NotFound
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
+    COUNT_TOKENS,
     EMBEDDINGS,
     IMAGE_EDITS,
     IMAGES,
+    MESSAGES,
     MODELS,
     MODERATIONS,
     PROXY,
@@ -44,6 +46,8 @@ _UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
     "/audio/translations": ("POST", TRANSLATIONS, "multipart"),
     "/moderations": ("POST", MODERATIONS, "json"),
     "/models": ("GET", MODELS, "none"),
+    "/messages": ("POST", MESSAGES, "json"),
+    "/messages/count_tokens": ("POST", COUNT_TOKENS, "json"),
 }
 _LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root"}
 _PROXY_METHODS: Final = frozenset({"GET", "POST", "DELETE"})

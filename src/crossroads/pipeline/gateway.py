@@ -32,6 +32,8 @@ from crossroads.pipeline.plan import Planner, Route
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
+    COUNT_TOKENS,
+    MESSAGES,
     Adapter,
     Call,
     StreamInterrupted,
@@ -48,8 +50,9 @@ from crossroads.settings import Settings
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.response import UpstreamResponse
 
-# Endpoints whose SSE we decode and translate; other streams are relayed as raw bytes.
-_SSE_ENDPOINTS = frozenset({CHAT, COMPLETIONS})
+# Endpoints whose streams we decode and translate; other streams are relayed as raw bytes.
+_SSE_ENDPOINTS = frozenset({CHAT, COMPLETIONS, MESSAGES})
+_STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 # JSON endpoints whose answers we read whole (and could translate); others stream through.
 _BUFFERED = frozenset(
     {
@@ -62,6 +65,8 @@ _BUFFERED = frozenset(
         "models",
         "audio.transcriptions",
         "audio.translations",
+        MESSAGES,
+        COUNT_TOKENS,
     }
 )
 
@@ -125,7 +130,7 @@ class Gateway:
         """One try at one target, bounded by its request timeout and the request's deadline."""
         route = leaf.payload
         target = route.target
-        adapter = self.registry.get(target.provider)
+        adapter = self.registry.for_endpoint(target.provider, call.endpoint)
         timeout_ms = target.request_timeout_ms or self.settings.request_timeout_ms
         budget = min(timeout_ms / 1000, remaining_s)
         if route.override_params and call.json is not None:
@@ -159,11 +164,11 @@ class Gateway:
                 raise adapter.error(target, status, resp.headers, body)
             meta = Meta(provider=adapter.name, headers=relayed(resp.headers))
             content_type = resp.headers.get("content-type", "")
-            if content_type.startswith("text/event-stream") and call.endpoint in _SSE_ENDPOINTS:
+            if content_type.startswith(_STREAM_TYPES) and call.endpoint in _SSE_ENDPOINTS:
                 outcome: Outcome = await self._stream(adapter, call, target, resp, meta)
             elif call.endpoint in _BUFFERED and "json" in content_type:
                 body = await resp.read(self._max_response)
-                reply = adapter.parse(call, status, resp.headers, body)
+                reply = adapter.parse(call, target, status, resp.headers, body)
                 outcome = JsonOutcome(
                     status=reply.status, body=reply.body, content_type=reply.content_type, meta=meta
                 )

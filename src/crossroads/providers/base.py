@@ -30,6 +30,8 @@ TRANSCRIPTIONS: Final = "audio.transcriptions"  # createTranscription
 TRANSLATIONS: Final = "audio.translations"  # createTranslation
 MODERATIONS: Final = "moderations"
 MODELS: Final = "models"
+MESSAGES: Final = "messages"  # Anthropic's Messages API, whichever provider answers
+COUNT_TOKENS: Final = "messages.count_tokens"
 PROXY: Final = "proxy"  # anything else under /v1, forwarded as is
 
 ALL_ENDPOINTS: Final = frozenset(
@@ -44,6 +46,8 @@ ALL_ENDPOINTS: Final = frozenset(
         TRANSLATIONS,
         MODERATIONS,
         MODELS,
+        MESSAGES,
+        COUNT_TOKENS,
         PROXY,
     }
 )
@@ -77,6 +81,7 @@ class Call(msgspec.Struct, kw_only=True):
     request_id: str
     trace_id: str
     metadata: Mapping[str, str]
+    created: int = 0  # when the gateway received it (Unix seconds): for answers built here
 
     def forwarded(self, names: tuple[str, ...]) -> dict[str, str]:
         """The client headers named in a forward-headers list (names normalised: lower, `_`->`-`)."""
@@ -140,7 +145,9 @@ class Adapter(Protocol):
 
     def build(self, call: Call, target: Target) -> UpstreamRequest: ...
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+    def parse(
+        self, call: Call, target: Target, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
         """A 2xx JSON body; raise UpstreamError if it is not a valid answer."""
         ...
 

@@ -163,7 +163,9 @@ class OpenAIFormat:
 
     # -- response --------------------------------------------------------------------------
 
-    def parse(self, call: Call, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+    def parse(
+        self, call: Call, target: Target, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
         content_type = headers.get("content-type", "application/json")
         if "json" in content_type:
             try:

@@ -10,14 +10,17 @@ from crossroads.providers.base import (
     ALL_ENDPOINTS,
     CHAT,
     COMPLETIONS,
+    COUNT_TOKENS,
     EMBEDDINGS,
+    MESSAGES,
     MODELS,
     PROXY,
 )
 
 CHAT_ONLY = frozenset({CHAT, MODELS, PROXY})
 TEXT = frozenset({CHAT, COMPLETIONS, EMBEDDINGS, MODELS, PROXY})
-EVERYTHING = ALL_ENDPOINTS
+# Everything OpenAI-format providers serve themselves (/v1/messages reaches them through the bridge).
+EVERYTHING = ALL_ENDPOINTS - {MESSAGES, COUNT_TOKENS}
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):

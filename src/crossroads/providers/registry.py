@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from crossroads.errors import BadRequest
-from crossroads.providers.base import Adapter
+from crossroads.providers.anthropic import AnthropicAdapter
+from crossroads.providers.base import CHAT, MESSAGES, Adapter
+from crossroads.providers.bedrock import BedrockAdapter
 from crossroads.providers.compatible import TABLE
+from crossroads.providers.messages import MessagesBridge
 from crossroads.providers.mock import MockAdapter
 from crossroads.providers.openai import OpenAIFormat
 
@@ -19,6 +22,19 @@ class Registry:
     def __init__(self, adapters: Mapping[str, Adapter]) -> None:
         self._adapters = dict(adapters)
         self._names = ", ".join(sorted(self._adapters))
+        # /v1/messages for providers that speak OpenAI's chat format: through the bridge.
+        self._bridged: dict[str, Adapter] = {
+            slug: MessagesBridge(adapter)
+            for slug, adapter in self._adapters.items()
+            if MESSAGES not in adapter.endpoints and CHAT in adapter.endpoints
+        }
+
+    def for_endpoint(self, slug: str, endpoint: str) -> Adapter:
+        """The adapter that serves `endpoint` for this provider (a bridge for /v1/messages)."""
+        adapter = self.get(slug)
+        if endpoint == MESSAGES and endpoint not in adapter.endpoints:
+            return self._bridged.get(slug, adapter)
+        return adapter
 
     def get(self, slug: str) -> Adapter:
         adapter = self._adapters.get(slug)
@@ -45,4 +61,6 @@ def build_registry(
         profile.slug: OpenAIFormat(profile, overrides.get(profile.slug)) for profile in TABLE
     }
     adapters["mock"] = MockAdapter() if clock is None else MockAdapter(clock)
+    adapters["anthropic"] = AnthropicAdapter(overrides.get("anthropic"))
+    adapters["bedrock"] = BedrockAdapter(overrides.get("bedrock"))
     return Registry(adapters)

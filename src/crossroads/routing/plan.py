@@ -18,7 +18,7 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 0  # retries after the first try
-    on_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    on_status: frozenset[int] = frozenset({429, 500, 502, 503, 504, 529})
     honour_retry_after: bool = True
 
 
