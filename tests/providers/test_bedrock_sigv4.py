@@ -42,16 +42,16 @@ def test_the_gateway_signs_like_the_vector(monkeypatch: pytest.MonkeyPatch) -> N
 
     class FrozenDateTime(datetime.datetime):
         @classmethod
-        def utcnow(cls) -> FrozenDateTime:  # type: ignore[override]
+        def utcnow(cls) -> FrozenDateTime:
             return cls(2025, 1, 2, 3, 4, 5)
 
         @classmethod
-        def now(cls, tz: datetime.tzinfo | None = None) -> FrozenDateTime:  # type: ignore[override]
+        def now(cls, tz: datetime.tzinfo | None = None) -> FrozenDateTime:
             return cls(2025, 1, 2, 3, 4, 5, tzinfo=tz)
 
     import botocore.auth
 
-    monkeypatch.setattr(botocore.auth.datetime, "datetime", FrozenDateTime)
+    monkeypatch.setattr(botocore.auth.datetime, "datetime", FrozenDateTime)  # type: ignore[attr-defined]
     target = Target(
         provider="bedrock",
         options={

@@ -134,8 +134,8 @@ def test_golden(case: Path) -> None:
             check(case / "error.json", error)
     if (case / "upstream_error.json").exists():
         recorded = json.loads((case / "upstream_error.json").read_text())
-        body = recorded["body"] if isinstance(recorded["body"], str) else json.dumps(recorded["body"])
-        err = adapter.error(target, recorded["status"], recorded.get("headers", {}), body.encode())
+        text = recorded["body"] if isinstance(recorded["body"], str) else json.dumps(recorded["body"])
+        err = adapter.error(target, recorded["status"], recorded.get("headers", {}), text.encode())
         check(
             case / "error.json", {"status": err.http_status, "body": err.body(), "retryable": err.retryable}
         )

@@ -76,4 +76,5 @@ def expected_authorization(
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
+    credential = f"Credential={access_key}/{scope}"
+    return f"AWS4-HMAC-SHA256 {credential}, SignedHeaders={';'.join(signed)}, Signature={signature}"
