@@ -26,11 +26,12 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 @dataclass
 class Recorded:
     method: str
-    path: str
+    path: str  # percent-decoded
     query: str
     headers: dict[str, str]  # lower-case names
     body: bytes
     peer: tuple[str, int] | None = None  # the gateway's end of the connection (keep-alive reuse)
+    raw_path: str = ""  # as sent, still percent-encoded
     cancelled: bool = False  # the client closed the connection before we finished answering
 
     def json(self) -> Any:
@@ -181,6 +182,7 @@ class FakeUpstream:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             peer=request.transport.get_extra_info("peername")[:2] if request.transport else None,
+            raw_path=request.raw_path.split("?", 1)[0],
         )
         self.requests.append(record)
         responder = self._next((request.method, request.path))

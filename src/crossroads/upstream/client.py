@@ -16,6 +16,7 @@ import aiohttp
 import aiohttp.payload
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
 from crossroads.errors import UpstreamUnavailable
 from crossroads.upstream.hosts import HostPolicy, HostRefused
@@ -148,9 +149,11 @@ class UpstreamClient:
         if session is None:
             raise RuntimeError("UpstreamClient.start() was not awaited")
         try:
+            # encoded=True: the URL is sent exactly as built (yarl would otherwise decode
+            # `%3A` in a Bedrock model id, and the SigV4 signature covers the encoded form).
             resp = await session.request(
                 request.method,
-                request.url,
+                URL(request.url, encoded=True),
                 headers=request.headers,
                 data=aiohttp.payload.BytesPayload(request.body) if request.body else None,
                 allow_redirects=False,
