@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from crossroads.codecs.eventstream import encode_frame
 
 CHAT_REQUEST = {
     "model": "gpt-4o-mini",
@@ -89,12 +92,73 @@ ERROR_RESPONSE = json.dumps(
 )
 
 
+def _anthropic_event(data: Any) -> str:
+    return f"event: {data['type']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+# The same 20 words as SSE_RESPONSE, as Anthropic streams them (translation cost, issue #4).
+ANTHROPIC_SSE = "".join(
+    _anthropic_event(event)
+    for event in [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-bench",
+                "content": [],
+                "stop_reason": None,
+                "usage": {"input_tokens": 27, "output_tokens": 1},
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "ping"},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w + " "}}
+            for w in _WORDS[:20]
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 24},
+        },
+        {"type": "message_stop"},
+    ]
+)
+# ... and as Bedrock's ConverseStream sends them (binary event stream).
+BEDROCK_STREAM = b"".join(
+    encode_frame(
+        [(":event-type", kind), (":content-type", "application/json"), (":message-type", "event")],
+        json.dumps(payload, separators=(",", ":")).encode(),
+    )
+    for kind, payload in [
+        ("messageStart", {"role": "assistant", "p": "abcdefgh"}),
+        *(
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w + " "}, "p": "abcd"})
+            for w in _WORDS[:20]
+        ),
+        ("contentBlockStop", {"contentBlockIndex": 0, "p": "ab"}),
+        ("messageStop", {"stopReason": "end_turn", "p": "abc"}),
+        (
+            "metadata",
+            {
+                "usage": {"inputTokens": 27, "outputTokens": 24, "totalTokens": 51},
+                "metrics": {"latencyMs": 5},
+            },
+        ),
+    ]
+)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     upstream_prefix: str  # nginx location prefix
     stream: bool
     failing_first: bool = False  # gateways get a fallback config whose first target answers 503
+    provider: str = "openai"  # openai, anthropic or bedrock: which wire format the upstream speaks
 
     @property
     def body(self) -> str:
@@ -102,9 +166,28 @@ class Scenario:
 
     def route(self, target: str, upstream_port: int, gateway_port: int) -> tuple[str, dict[str, str]]:
         base = f"http://127.0.0.1:{upstream_port}{self.upstream_prefix}/v1"
+        url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
+        if self.provider == "anthropic":
+            if target == "direct":
+                return f"{base}/messages", {"x-api-key": "sk-bench"}
+            return url, {
+                "x-portkey-provider": "anthropic",
+                "x-portkey-custom-host": base,
+                "authorization": "Bearer sk-bench",
+            }
+        if self.provider == "bedrock":
+            root = f"http://127.0.0.1:{upstream_port}{self.upstream_prefix}"
+            if target == "direct":
+                return f"{root}/model/{CHAT_REQUEST['model']}/converse-stream", {}
+            return url, {
+                "x-portkey-provider": "bedrock",
+                "x-portkey-custom-host": root,
+                "x-portkey-aws-access-key-id": "AKIDBENCH",
+                "x-portkey-aws-secret-access-key": "bench",
+                "x-portkey-aws-region": "us-east-1",
+            }
         if target == "direct":
             return f"{base}/chat/completions", {"authorization": "Bearer sk-bench"}
-        url = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
         if self.failing_first:
             broken = f"http://127.0.0.1:{upstream_port}/err/v1"
             config = {
@@ -143,6 +226,8 @@ SCENARIOS = (
     Scenario(name="chat", upstream_prefix="/json", stream=False),
     Scenario(name="chat-stream", upstream_prefix="/sse", stream=True),
     Scenario(name="fallback", upstream_prefix="/json", stream=False, failing_first=True),
+    Scenario(name="anthropic-stream", upstream_prefix="/anthropic", stream=True, provider="anthropic"),
+    Scenario(name="bedrock-stream", upstream_prefix="/bedrock", stream=True, provider="bedrock"),
 )
 
 
@@ -153,6 +238,8 @@ def nginx_locations(work: Path) -> str:
     the file itself, which is the cheapest way to make nginx answer a POST with fixed bytes.
     """
     (work / "chat.json").write_text(CHAT_RESPONSE)
+    (work / "anthropic.sse").write_text(ANTHROPIC_SSE)
+    (work / "bedrock.bin").write_bytes(BEDROCK_STREAM)
     (work / "error.json").write_text(ERROR_RESPONSE)
     (work / "chat.sse").write_text(SSE_RESPONSE)
     return (
@@ -162,4 +249,9 @@ def nginx_locations(work: Path) -> str:
         " error_page 405 =200 $uri; }\n"
         f"location = /err/v1/chat/completions {{ default_type application/json; alias {work}/error.json;"
         " error_page 405 =503 $uri; }\n"
+        f"location = /anthropic/v1/messages {{ default_type text/event-stream; alias {work}/anthropic.sse;"
+        " error_page 405 =200 $uri; }\n"
+        f"location = /bedrock/model/{CHAT_REQUEST['model']}/converse-stream {{"
+        f" default_type application/vnd.amazon.eventstream; alias {work}/bedrock.bin;"
+        " error_page 405 =200 $uri; }\n"
     )

@@ -6,22 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import struct
-import zlib
 from typing import Any
 from urllib.parse import quote
 
+from crossroads.codecs.eventstream import encode_frame
+
 
 def frame(headers: list[tuple[str, str]], payload: bytes) -> bytes:
-    """One event-stream message (provider-wire-formats.md §5.5), string headers only."""
-    head = b"".join(
-        bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode()
-        for k, v in headers
-    )
-    prelude = struct.pack(">II", 12 + len(head) + len(payload) + 4, len(head))
-    prelude += struct.pack(">I", zlib.crc32(prelude))
-    message = prelude + head + payload
-    return message + struct.pack(">I", zlib.crc32(message))
+    return encode_frame(headers, payload)
 
 
 def event(kind: str, payload: dict[str, Any]) -> bytes:

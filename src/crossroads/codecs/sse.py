@@ -74,9 +74,14 @@ def _parse_block(block: bytes) -> Event | None:
     block = block.lstrip(b"\n")
     if not block:
         return None
-    # Fast path: the common single `data: ...` line.
+    # Fast paths: a single `data: ...` line, and `event: x` + `data: ...` (Anthropic's form).
     if block.startswith(b"data: ") and b"\n" not in block:
         return Event(block[6:])
+    if block.startswith(b"event: "):
+        newline = block.find(b"\n")
+        rest = block[newline + 1 :]
+        if newline > 0 and rest.startswith(b"data: ") and b"\n" not in rest:
+            return Event(rest[6:], block[7:newline])
     name: bytes | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
