@@ -50,6 +50,13 @@ class Frame:
         return str(self.headers.get(":event-type") or self.headers.get(":exception-type") or "")
 
 
+# Streams repeat the same few header blocks (event type, content type, message type): each
+# distinct block is parsed once per process. Header blocks carry no secrets; the parsed
+# dicts are shared, so callers must not change them.
+_SEEN: dict[bytes, dict[str, HeaderValue]] = {}
+_SEEN_MAX: Final = 256
+
+
 class EventStreamDecoder:
     __slots__ = ("_buf",)
 
@@ -78,9 +85,13 @@ class EventStreamDecoder:
             if zlib.crc32(view[pos : end - 4]) != _U32.unpack_from(buf, end - 4)[0]:
                 raise EventStreamError("message checksum mismatch")
             start = pos + 12
-            frames.append(
-                Frame(_headers(buf, start, start + headers_length), buf[start + headers_length : end - 4])
-            )
+            block = buf[start : start + headers_length]
+            headers = _SEEN.get(block)
+            if headers is None:
+                headers = _headers(block, 0, headers_length)
+                if len(_SEEN) < _SEEN_MAX:
+                    _SEEN[block] = headers
+            frames.append(Frame(headers, buf[start + headers_length : end - 4]))
             pos = end
         self._buf = buf[pos:] if pos else buf
         return frames

@@ -137,6 +137,39 @@ def exception_frame(kind: str, payload: bytes) -> UpstreamError:
     )
 
 
+class _ToolUse(msgspec.Struct):
+    toolUseId: str | None = None
+    name: str | None = None
+    input: str | None = None
+
+
+class _Reasoning(msgspec.Struct):
+    text: str | None = None
+
+
+class _Delta(msgspec.Struct):
+    text: str | None = None
+    toolUse: _ToolUse | None = None
+    reasoningContent: _Reasoning | None = None
+
+
+class _Start(msgspec.Struct):
+    toolUse: _ToolUse | None = None
+
+
+class _Event(msgspec.Struct):
+    """Every ConverseStream event's fields, all optional: unknown events decode harmlessly."""
+
+    contentBlockIndex: int | None = None
+    delta: _Delta | None = None
+    start: _Start | None = None
+    stopReason: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+
+
 class ConverseStream:
     """ConverseStream (binary event stream) -> OpenAI chunks (framed SSE)."""
 
@@ -183,38 +216,36 @@ class ConverseStream:
         if message_type != "event":
             raise StreamInterrupted(exception_frame(kind or "UnknownException", payload))
         try:
-            event = msgspec.json.decode(payload)
+            event = _decode_event(payload)
         except msgspec.DecodeError:
-            return b""
-        if not isinstance(event, dict):
-            return b""
+            return b""  # a malformed event is skipped, never fatal
         out = self._out
         if kind == "contentBlockDelta":
-            delta = event.get("delta") or {}
-            if "text" in delta:
-                return self._role() + out.text(delta["text"])
-            if "toolUse" in delta:
-                ordinal = self._tools.get(event.get("contentBlockIndex", 0))
-                if ordinal is not None:
-                    return out.tool_arguments(ordinal, (delta["toolUse"] or {}).get("input", ""))
+            delta = event.delta
+            if delta is None:
                 return b""
-            if "reasoningContent" in delta and not self._strict:
-                return self._role() + out.reasoning((delta["reasoningContent"] or {}).get("text", ""))
+            if delta.text is not None:
+                return self._role() + out.text(delta.text)
+            if delta.toolUse is not None:
+                ordinal = self._tools.get(event.contentBlockIndex or 0)
+                return out.tool_arguments(ordinal, delta.toolUse.input or "") if ordinal is not None else b""
+            if delta.reasoningContent is not None and not self._strict:
+                return self._role() + out.reasoning(delta.reasoningContent.text or "")
             return b""
         if kind == "messageStart":
             return self._role()
         if kind == "contentBlockStart":
-            use = (event.get("start") or {}).get("toolUse")
-            if use:
+            use = event.start.toolUse if event.start is not None else None
+            if use is not None:
                 ordinal = len(self._tools)
-                self._tools[event.get("contentBlockIndex", 0)] = ordinal
-                return self._role() + out.tool_start(ordinal, use.get("toolUseId", ""), use.get("name", ""))
+                self._tools[event.contentBlockIndex or 0] = ordinal
+                return self._role() + out.tool_start(ordinal, use.toolUseId or "", use.name or "")
             return b""
         if kind == "messageStop":
             self._stopped = True
-            return self._role() + out.finish(finish_reason(event.get("stopReason")))
+            return self._role() + out.finish(finish_reason(event.stopReason))
         if kind == "metadata":
-            return out.usage(openai_usage(event.get("usage")))
+            return out.usage(openai_usage(event.usage))
         return b""  # contentBlockStop, and event types added later
 
     def _role(self) -> bytes:
