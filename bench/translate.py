@@ -17,8 +17,17 @@ from crossroads.providers.registry import build_registry
 def _call() -> Call:
     body = {**CHAT_REQUEST, "stream": True}
     return Call(
-        endpoint=CHAT, method="POST", path="/chat/completions", query="", body=json.dumps(body).encode(),
-        json=body, content_type="application/json", stream=True, headers={}, request_id="r", trace_id="t",
+        endpoint=CHAT,
+        method="POST",
+        path="/chat/completions",
+        query="",
+        body=json.dumps(body).encode(),
+        json=body,
+        content_type="application/json",
+        stream=True,
+        headers={},
+        request_id="r",
+        trace_id="t",
         metadata={},
     )
 
