@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from crossroads.config.parse import parse_config
 from crossroads.config.source import ConfigSource
 from crossroads.errors import ConfigError
+from crossroads.governance.admin import Admin
+from crossroads.governance.directory import Directory
+from crossroads.governance.ledger import Ledger
+from crossroads.governance.prices import Prices
+from crossroads.governance.vault import Vault, VaultError, load_master
 from crossroads.http.asgi import GatewayApp
+from crossroads.pipeline.access import Access
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.plan import Planner
 from crossroads.providers.registry import build_registry
 from crossroads.routing.breaker import HealthStore, NoHealth
 from crossroads.settings import Settings, SettingsError, load_settings
+from crossroads.storage.catalog import Catalog, open_catalog
+from crossroads.storage.counters import Counter, MemoryCounter, RedisCounter
 from crossroads.storage.health import MemoryHealth, RedisHealth
 from crossroads.storage.redis import connect
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.hosts import HostPolicy
+
+log = logging.getLogger("crossroads")
+
+VAULT_PURPOSE = "virtual-keys"
+MIN_ADMIN_KEY = 32
 
 
 def create_app(settings: Settings) -> GatewayApp:
@@ -25,8 +44,21 @@ def create_app(settings: Settings) -> GatewayApp:
             f"valid providers: {', '.join(registry)}"
         )
     hosts = HostPolicy(settings.trusted_custom_hosts)
+    catalog = open_catalog(settings.database_url)
+    vault = open_vault(settings)
+    redis = connect(settings.redis_url) if settings.redis_url else None
+    counters: Counter = RedisCounter(redis) if redis is not None else MemoryCounter()
+    directory = Directory(
+        catalog,
+        vault,
+        ttl_s=settings.catalog_cache_ttl_ms / 1000,
+        admin_key=admin_key(settings),
+        require_api_key=settings.require_api_key,
+    )
+    prices = Prices({model: (p.input, p.output) for model, p in settings.prices.items()})
+    access = Access(directory, Ledger(counters, prices))
     try:
-        configs = ConfigSource(settings.configs, settings.default_config)
+        configs = ConfigSource(settings.configs, settings.default_config, lookup=directory.config)
     except ConfigError as exc:
         raise SettingsError(f"invalid settings: {exc.message}") from None
     client = UpstreamClient(
@@ -35,26 +67,115 @@ def create_app(settings: Settings) -> GatewayApp:
         connect_timeout_s=settings.connect_timeout_ms / 1000,
         idle_timeout_s=settings.stream_idle_timeout_ms / 1000,
     )
-    redis = connect(settings.redis_url) if settings.redis_url else None
     health: HealthStore = RedisHealth(redis) if redis is not None else MemoryHealth()
     if not settings.circuit_breaker.enabled:
         health = NoHealth()
     planner = Planner(registry, hosts, settings.circuit_breaker)
     gateway = Gateway(
-        settings=settings, registry=registry, client=client, planner=planner, configs=configs, health=health
+        settings=settings,
+        registry=registry,
+        client=client,
+        planner=planner,
+        configs=configs,
+        health=health,
+        access=access,
     )
+    admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)
+
+    async def startup() -> None:
+        await catalog.start()
+        await client.start()
+        if await directory.open_mode():
+            log.warning(
+                "OPEN MODE: no API key exists and require_api_key is off, so anyone who can reach "
+                "this gateway may use it. Create a key (`crossroads keys create`, or POST /v1/api-keys "
+                "from this machine) or set require_api_key: true before exposing it."
+            )
 
     async def shutdown() -> None:
         await client.close()
+        await catalog.close()
         if redis is not None:
             await redis.aclose()
 
     return GatewayApp(
         gateway,
         max_request_bytes=settings.max_request_bytes,
-        on_startup=client.start,
+        on_startup=startup,
         on_shutdown=shutdown,
+        admin=admin,
     )
+
+
+def open_vault(settings: Settings) -> Vault | None:
+    try:
+        master = load_master(settings.master_key, settings.master_key_file)
+    except OSError as exc:
+        raise SettingsError(f"invalid settings: cannot read master_key_file: {exc.strerror}") from None
+    except VaultError as exc:
+        raise SettingsError(f"invalid settings: master_key: {exc}") from None
+    return Vault(master, VAULT_PURPOSE) if master is not None else None
+
+
+def admin_key(settings: Settings) -> str | None:
+    value = settings.admin_key
+    if settings.admin_key_file:
+        try:
+            value = Path(settings.admin_key_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"invalid settings: cannot read admin_key_file: {exc.strerror}") from None
+    if value is not None and len(value) < MIN_ADMIN_KEY:
+        raise SettingsError(
+            f"invalid settings: admin_key must be at least {MIN_ADMIN_KEY} characters "
+            "(e.g. `openssl rand -base64 32`)"
+        )
+    return value or None
+
+
+async def admin_for(settings: Settings) -> tuple[Admin, Callable[[], Awaitable[None]]]:
+    """The admin operations alone, over the gateway's catalog (for the CLI), and how to close them."""
+    registry = build_registry({slug: p.base_url for slug, p in settings.providers.items()})
+    catalog = open_catalog(settings.database_url)
+    vault = open_vault(settings)
+    redis = connect(settings.redis_url) if settings.redis_url else None
+    counters: Counter = RedisCounter(redis) if redis is not None else MemoryCounter()
+    await catalog.start()
+
+    async def close() -> None:
+        await catalog.close()
+        if redis is not None:
+            await redis.aclose()
+
+    return _admin(
+        catalog, vault, counters, frozenset(registry), HostPolicy(settings.trusted_custom_hosts), _nothing
+    ), close
+
+
+def _admin(
+    catalog: Catalog,
+    vault: Vault | None,
+    counters: Counter,
+    providers: frozenset[str],
+    hosts: HostPolicy,
+    on_change: Callable[[], Awaitable[None]],
+) -> Admin:
+    return Admin(
+        catalog=catalog,
+        vault=vault,
+        counters=counters,
+        providers=providers,
+        check_host=hosts.check_url,
+        check_config=_check_config,
+        on_change=on_change,
+    )
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _check_config(data: dict[str, Any]) -> None:
+    parse_config(data, origin="config")
 
 
 def create_app_from_env() -> GatewayApp:

@@ -1,4 +1,4 @@
-"""The `crossroads` command: `serve` (and later tools) over the same settings."""
+"""The `crossroads` command: `serve`, `check-config` and the admin commands, over the same settings."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json", action="store_true", help="print the canonical JSON (secrets masked) instead"
     )
 
+    from crossroads.manage import RESOURCES, add_commands  # noqa: PLC0415
+    from crossroads.manage import run as manage  # noqa: PLC0415
+
+    add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in RESOURCES:
+        return manage(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "check-config":

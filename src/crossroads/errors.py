@@ -8,6 +8,7 @@
     ├── AuthError                     401 authentication_error
     ├── Forbidden                     403 permission_error
     ├── NotFound                      404 invalid_request_error (code not_found)
+    ├── Conflict                      409 invalid_request_error (code conflict)
     ├── MethodNotAllowed              405 invalid_request_error (code method_not_allowed)
     ├── RateLimited                   429 rate_limit_error
     ├── BudgetExceeded                412 budget_exceeded
@@ -107,6 +108,12 @@ class NotFound(GatewayError):
     status = 404
     type = "invalid_request_error"
     default_code = "not_found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class MethodNotAllowed(GatewayError):

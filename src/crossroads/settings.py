@@ -40,6 +40,13 @@ class CircuitBreakerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=
     max_cooldown_ms: Positive = 300_000
 
 
+class PriceSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """US dollars per million tokens, for cost budgets."""
+
+    input: Annotated[float, msgspec.Meta(ge=0)]
+    output: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
@@ -67,8 +74,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     configs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)  # saved configs by id
     default_config: str | dict[str, Any] | None = None  # an id from `configs`, or a config
     routing_debug: bool = False  # always send x-crossroads-attempts (else only on x-portkey-debug: true)
-    # Shared state between replicas (circuit breaker health now; limits and cache later).
+    # Shared state between replicas: circuit breaker health, rate-limit and budget counters.
     redis_url: str | None = None
+    # Governance: the catalog of API keys, virtual keys and saved configs.
+    database_url: str = "sqlite:///crossroads.db"  # or postgresql://user@host:5432/db
+    require_api_key: bool = False  # else the gateway runs open until the first API key exists
+    admin_key: str | None = None  # a bootstrap key with every scope (32+ characters); never logged
+    admin_key_file: str | None = None
+    master_key: str | None = None  # encrypts virtual keys' credentials (32+ random bytes, base64 or hex)
+    master_key_file: str | None = None
+    # How long a replica may serve a catalog change made elsewhere from its cache.
+    catalog_cache_ttl_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    prices: dict[str, PriceSettings] = msgspec.field(default_factory=dict)  # model -> USD per 1M tokens
+
+    def __repr__(self) -> str:  # the secrets above must never reach a log line
+        return f"Settings(host={self.host!r}, port={self.port}, database_url=<set>, ...)"
 
 
 class SettingsError(ValueError):

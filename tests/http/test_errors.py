@@ -117,11 +117,17 @@ def test_bad_header_values(gateway: GatewayServer, header: str, value: str, cont
     assert error["param"] == header
 
 
+def test_an_unknown_virtual_key_is_a_400_naming_it(gateway: GatewayServer) -> None:
+    resp = post(gateway, {"x-portkey-virtual-key": "vk-1"})
+    error = assert_openai_error(resp, 400, contains="'vk-1'")
+    assert error["param"] == "x-portkey-virtual-key"
+    assert error["code"] == "virtual_key_not_found"
+
+
 def test_headers_of_later_features_are_accepted(gateway: GatewayServer) -> None:
     headers = {
         "x-portkey-provider": "mock",
         "x-portkey-api-key": "",
-        "x-portkey-virtual-key": "vk-1",
         "x-portkey-cache": "simple",
         "x-portkey-cache-namespace": "ns",
         "x-portkey-cache-force-refresh": "true",

@@ -258,7 +258,7 @@ def test_saved_and_default_configs(fake: FakeUpstream) -> None:
         openai.OpenAI(api_key="x", base_url=f"{server.url}/v1", max_retries=0).chat.completions.create(
             model="m", messages=MESSAGES
         )
-        with pytest.raises(Exception, match="no saved config is named 'pc-missing'"):
+        with pytest.raises(Exception, match="no saved config has the slug or id 'pc-missing'"):
             portkey(server, "pc-missing").chat.completions.create(model="m", messages=MESSAGES)
     finally:
         server.stop()

@@ -176,12 +176,6 @@ def test_cb_config_overrides_the_settings_defaults() -> None:
             ConfigError,
             "input_guardrails: guardrails and hooks",
         ),
-        (
-            {"strategy": {"mode": "fallback"}, "targets": [{"virtual_key": "vk-1"}]},
-            {},
-            ConfigError,
-            "targets[0].virtual_key: virtual keys",
-        ),
     ],
 )
 def test_refusals_name_the_target(

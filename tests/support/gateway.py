@@ -27,6 +27,7 @@ class GatewayServer:
     """`create_app(settings)` under uvicorn (uvloop, httptools) in a background thread."""
 
     def __init__(self, **settings: Any) -> None:
+        settings.setdefault("database_url", "sqlite:///:memory:")
         self.settings = parse_settings(settings)
         self.app = create_app(self.settings)
         config = uvicorn.Config(
@@ -79,9 +80,10 @@ class GatewayProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
         self.args = [str(CROSSROADS), "serve", "--port", str(self.port), *args]
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="crossroads-", suffix=".log")  # noqa: SIM115
+        database = f"sqlite:///{self._log.name}.db"
+        self.env = {**os.environ, "CROSSROADS_DATABASE_URL": database, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> GatewayProcess:
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)

@@ -18,11 +18,15 @@ import msgspec
 
 from crossroads import __version__
 from crossroads.codecs.sse import frame
-from crossroads.errors import BadRequest, GatewayError, PayloadTooLarge
+from crossroads.errors import AuthError, BadRequest, GatewayError, NotFound, PayloadTooLarge
+from crossroads.governance.admin import Admin
+from crossroads.governance.directory import OPEN, Principal
+from crossroads.http import admin as admin_routes
 from crossroads.http import routes
 from crossroads.ids import new_id
+from crossroads.pipeline.access import Access
 from crossroads.pipeline.gateway import Gateway
-from crossroads.pipeline.headers import TRACE_ID_MAX, parse_options
+from crossroads.pipeline.headers import TRACE_ID_MAX, RequestOptions, parse_options
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
 from crossroads.providers.anthropic.stream import anthropic_error_body
 from crossroads.providers.base import COUNT_TOKENS, MESSAGES, PROXY, Call, StreamInterrupted
@@ -43,6 +47,8 @@ _SSE_HEADERS: Final = (
     (b"x-accel-buffering", b"no"),
 )
 _CACHE_DISABLED: Final = (b"x-portkey-cache-status", b"DISABLED")
+_ADMIN_MAX_BODY: Final = 1024 * 1024
+_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ClientGone(Exception):
@@ -104,8 +110,10 @@ class GatewayApp:
         max_request_bytes: int,
         on_startup: Callable[[], Awaitable[None]],
         on_shutdown: Callable[[], Awaitable[None]],
+        admin: Admin | None = None,
     ) -> None:
         self.gateway = gateway
+        self.admin = admin
         self.max_request_bytes = max_request_bytes
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
@@ -161,6 +169,9 @@ class GatewayApp:
             if route.endpoint in routes.LOCAL_ENDPOINTS:
                 await self._local(route.endpoint, method, exchange)
                 return
+            if route.endpoint == routes.ADMIN:
+                await self._admin(route.path, method, scope, headers, receive, exchange)
+                return
             exchange.base_headers.append(_CACHE_DISABLED)
             exchange.anthropic = route.endpoint in (MESSAGES, COUNT_TOKENS)
             if bad_trace:
@@ -170,6 +181,8 @@ class GatewayApp:
                     code="invalid_header",
                 )
             opts = parse_options(headers)
+            access = self.gateway.access
+            principal = await access.authenticate(opts) if access is not None else OPEN
             body = await _read_body(receive, self.max_request_bytes, headers.get("content-length"))
             call = _build_call(
                 route,
@@ -181,7 +194,7 @@ class GatewayApp:
                 trace_id=trace_id,
                 metadata=opts.metadata,
             )
-            await self._run(call, opts, exchange, receive)
+            await self._run(call, opts, principal, exchange, receive)
         except ClientGone:
             return
         except GatewayError as exc:
@@ -192,7 +205,36 @@ class GatewayApp:
             if not exchange.started:
                 await exchange.error(GatewayError(f"internal gateway error (request id {request_id})"))
 
-    async def _run(self, call: Call, opts: Any, exchange: Exchange, receive: Receive) -> None:
+    async def _admin(
+        self,
+        path: str,
+        method: str,
+        scope: Scope,
+        headers: dict[str, str],
+        receive: Receive,
+        exchange: Exchange,
+    ) -> None:
+        """The control plane: authenticate, check the operation's scope, run it, answer JSON."""
+        access = self.gateway.access
+        if self.admin is None or access is None:
+            raise NotFound(f"Invalid URL ({method} {path}): the admin API is not enabled", code="unknown_url")
+        principal = await access.authenticate(parse_options(headers))
+        if principal is OPEN and (scope.get("client") or ("",))[0] not in _LOOPBACK:
+            raise AuthError(
+                "The admin API needs an API key when called from another machine "
+                "(this gateway has no keys yet: create one from this machine, "
+                "or with `crossroads keys create`)",
+                code="missing_api_key",
+            )
+        body = await _read_body(receive, _ADMIN_MAX_BODY, headers.get("content-length"))
+        needed, operation = admin_routes.resolve(self.admin, method, path, body)
+        Access.require(principal, needed)
+        result = await operation()
+        await exchange.json(200, _encode(result))
+
+    async def _run(
+        self, call: Call, opts: RequestOptions, principal: Principal, exchange: Exchange, receive: Receive
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
 
@@ -206,8 +248,9 @@ class GatewayApp:
                     return
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        outcome: Outcome | None = None
         try:
-            outcome = await self.gateway.run(call, opts)
+            outcome = await self.gateway.run(call, opts, principal)
             await self._write(outcome, exchange)
         except asyncio.CancelledError:
             if exchange.disconnected:
@@ -224,6 +267,8 @@ class GatewayApp:
                 await exchange.chunk(_error_event("the gateway is shutting down", "shutting_down"))
         finally:
             watcher.cancel()
+            if outcome is not None and outcome.meta.reservations:
+                await asyncio.shield(self.gateway.settle(outcome))
 
     async def _write(self, outcome: Outcome, exchange: Exchange) -> None:
         meta_headers = _meta_headers(outcome.meta)

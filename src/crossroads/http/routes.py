@@ -1,7 +1,8 @@
 """The route table: which paths exist, what body each takes, and which endpoint it is.
 
 Every unified route also answers without the `/v1` prefix (the portkey-ai SDK with a
-base URL lacking `/v1`). Any other `/v1/*` GET, POST or DELETE is the proxy route.
+base URL lacking `/v1`), and so does the admin API (`/v1/api-keys`, `/v1/virtual-keys`,
+`/v1/configs`). Any other `/v1/*` GET, POST or DELETE is the proxy route.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ _UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
     "/messages/count_tokens": ("POST", COUNT_TOKENS, "json"),
 }
 _LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root"}
+ADMIN: Final = "admin"  # the control plane: api-keys, virtual-keys, configs
+_ADMIN_PREFIXES: Final = ("/api-keys", "/virtual-keys", "/configs")
+_ADMIN_METHODS: Final = frozenset({"GET", "POST", "PUT", "DELETE"})
 _PROXY_METHODS: Final = frozenset({"GET", "POST", "DELETE"})
 LOCAL_ENDPOINTS: Final = frozenset(_LOCAL.values())
 
@@ -68,6 +72,13 @@ def match(method: str, path: str) -> Route:
         sub, prefixed = path[3:], True
     else:
         sub, prefixed = path, False
+    trimmed = sub.rstrip("/")
+    if any(trimmed == p or trimmed.startswith(p + "/") for p in _ADMIN_PREFIXES):
+        if method not in _ADMIN_METHODS:
+            raise MethodNotAllowed(
+                f"Method {method} is not allowed on {path}", headers={"allow": "DELETE, GET, POST, PUT"}
+            )
+        return Route(ADMIN, "raw", trimmed)
     unified = _UNIFIED.get(sub.rstrip("/") or sub)
     if unified is not None:
         allowed, endpoint, body = unified

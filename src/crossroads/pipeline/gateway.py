@@ -26,7 +26,12 @@ from crossroads.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from crossroads.governance.directory import OPEN, Principal
+from crossroads.governance.ledger import Reservation
+from crossroads.governance.limits import estimate
+from crossroads.pipeline.access import Access, check_model
 from crossroads.pipeline.headers import RequestOptions
+from crossroads.pipeline.metering import StreamMeter, json_usage
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
 from crossroads.pipeline.plan import Planner, Route
 from crossroads.providers.base import (
@@ -81,8 +86,10 @@ class Gateway:
         planner: Planner,
         configs: ConfigSource,
         health: HealthStore,
+        access: Access | None = None,
     ) -> None:
         self.settings = settings
+        self.access = access
         self.registry = registry
         self.client = client
         self.planner = planner
@@ -96,11 +103,22 @@ class Gateway:
         self.rng = random.Random()  # noqa: S311  (load balancing and jitter, not secrets)
         self._max_response = settings.max_response_bytes
 
-    async def run(self, call: Call, opts: RequestOptions) -> Outcome:
+    async def run(self, call: Call, opts: RequestOptions, principal: Principal = OPEN) -> Outcome:
+        access = self.access
+        vks = {}
+        if access is not None:
+            call = access.admit(principal, call, opts)
         config = await self.configs.resolve(opts.config)
+        if access is not None:
+            vks = await access.virtual_keys(config, opts)
         node = (
-            self.planner.from_config(config, opts) if config is not None else self.planner.from_headers(opts)
+            self.planner.from_config(config, opts, vks)
+            if config is not None
+            else self.planner.from_headers(opts, vks)
         )
+        reservations: list[Reservation] = []
+        if access is not None and principal.limits is not None:
+            reservations.append(await access.reserve_for(principal.limits, call, "this API key"))
         router: Router[Route, Outcome] = Router(
             attempt=functools.partial(self._attempt, call),
             deadline=time.monotonic() + self.settings.request_deadline_ms / 1000,
@@ -115,8 +133,12 @@ class Gateway:
         debug = opts.debug or self.settings.routing_debug
         try:
             routed = await router.run(node)
-        except RoutingFailed as failed:
-            raise _failure(failed, router.attempts, debug) from None
+        except BaseException as exc:
+            for reservation in reservations:
+                await asyncio.shield(reservation.settle(None))
+            if isinstance(exc, RoutingFailed):
+                raise _failure(exc, router.attempts, debug) from None
+            raise
         outcome = routed.value
         meta = outcome.meta
         meta.provider = routed.label
@@ -124,7 +146,25 @@ class Gateway:
         meta.last_used_option_index = routed.path
         if debug:
             meta.headers["x-crossroads-attempts"] = _attempts_header(routed.attempts)
+        if reservations:
+            meta.reservations += reservations
+        if meta.reservations:
+            meta.prompt_estimate = estimate(call.json, len(call.body))[0]
+            if isinstance(outcome, StreamOutcome):
+                _meter(outcome)
         return outcome
+
+    async def settle(self, outcome: Outcome) -> None:
+        """Settle the outcome's limits with what the answer used (called once it is delivered)."""
+        meta = outcome.meta
+        if isinstance(outcome, JsonOutcome):
+            tokens = json_usage(outcome.body) or (meta.prompt_estimate, 0)
+        elif meta.meter is not None:
+            tokens = meta.meter.tokens(meta.prompt_estimate)
+        else:
+            tokens = (meta.prompt_estimate, 0)
+        for reservation in meta.reservations:
+            await reservation.settle(tokens)
 
     async def _attempt(self, call: Call, leaf: Leaf[Route], remaining_s: float) -> Outcome:
         """One try at one target, bounded by its request timeout and the request's deadline."""
@@ -136,6 +176,25 @@ class Gateway:
         if route.override_params and call.json is not None:
             body = {**call.json, **route.override_params}
             call = msgspec.structs.replace(call, json=body, body=msgspec.json.encode(body))
+        vk = route.virtual_key
+        reservation = None
+        if vk is not None and self.access is not None:
+            check_model(vk, call.json.get("model") if call.json is not None else None)
+            if vk.limits is not None:
+                reservation = await self.access.reserve_for(vk.limits, call, f"virtual key {vk.slug!r}")
+        try:
+            outcome = await self._timed(adapter, call, target, budget, timeout_ms)
+        except BaseException:
+            if reservation is not None:
+                await asyncio.shield(reservation.settle(None))
+            raise
+        if reservation is not None:
+            outcome.meta.reservations.append(reservation)
+        return outcome
+
+    async def _timed(
+        self, adapter: Adapter, call: Call, target: Target, budget: float, timeout_ms: int
+    ) -> Outcome:
         try:
             async with asyncio.timeout(budget):
                 return await self.attempt(adapter, call, target)
@@ -257,6 +316,26 @@ class Relay:
             ) from None
         finally:
             self._resp.close()
+
+
+def _meter(outcome: StreamOutcome) -> None:
+    """Count what the stream delivers, for settling limits."""
+    meter = outcome.meta.meter = StreamMeter()
+    meter.observe(outcome.first)
+    rest, tail = outcome.rest, outcome.tail
+
+    async def observed() -> AsyncIterator[bytes]:
+        async for piece in rest:
+            meter.observe(piece)
+            yield piece
+
+    def observed_tail() -> bytes:
+        last = tail()
+        meter.observe(last)
+        return last
+
+    outcome.rest = observed()
+    outcome.tail = observed_tail
 
 
 def _conditions_context(call: Call) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import msgspec
 
 from crossroads.errors import UpstreamError
+from crossroads.governance.ledger import Reservation
+from crossroads.pipeline.metering import StreamMeter
 
 
 class Meta(msgspec.Struct, kw_only=True):
@@ -18,6 +20,10 @@ class Meta(msgspec.Struct, kw_only=True):
     last_used_option_index: str | None = None
     cache_status: str = "DISABLED"
     headers: dict[str, str] = msgspec.field(default_factory=dict)  # relayed from the provider
+    # Limits to settle once the answer is delivered, with what it used (see Gateway.settle).
+    reservations: list[Reservation] = msgspec.field(default_factory=list)
+    prompt_estimate: int = 0
+    meter: StreamMeter | None = None
 
 
 class JsonOutcome(msgspec.Struct, kw_only=True):

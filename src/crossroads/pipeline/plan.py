@@ -6,6 +6,11 @@ inherited when the child does not set it. The request's `x-portkey-custom-host`,
 `-forward-headers` and `-request-timeout` win over the config for every target. A target
 without a provider uses `x-portkey-provider`; the `Authorization` key goes only to targets
 of that same provider, so a client's key is never sent to another provider.
+
+A virtual key (`x-portkey-virtual-key`, a target's `virtual_key`, or `@slug` as the provider)
+supplies the provider and its credentials, which win over any the request carries. Its
+credentials only ever go to the provider's own endpoint or the custom host stored with it:
+a request pairing it with another host is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgspec
+
 from crossroads.config.parse import hooks_of
 from crossroads.config.schema import (
     DEFAULT_RETRY_STATUSES,
@@ -23,7 +30,8 @@ from crossroads.config.schema import (
     ConfigNode,
     RetrySpec,
 )
-from crossroads.errors import BadRequest, ConfigError
+from crossroads.errors import BadRequest, ConfigError, Forbidden
+from crossroads.governance.directory import VirtualKeyAccess
 from crossroads.pipeline.headers import SECRET_OPTIONS, RequestOptions
 from crossroads.providers.base import Target
 from crossroads.providers.registry import Registry
@@ -33,6 +41,9 @@ from crossroads.secret import Secret
 from crossroads.settings import CircuitBreakerSettings
 from crossroads.upstream.hosts import HostPolicy, HostRefused
 
+VirtualKeys = Mapping[str, VirtualKeyAccess]
+_NO_KEYS: VirtualKeys = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -40,6 +51,7 @@ class Route:
 
     target: Target
     override_params: Mapping[str, Any] | None = None
+    virtual_key: VirtualKeyAccess | None = None  # whose allow-list and limits apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +72,13 @@ class Planner:
         self._hosts = hosts
         self._breaker = breaker
 
-    def from_headers(self, opts: RequestOptions) -> Node[Route]:
+    def from_headers(self, opts: RequestOptions, vks: VirtualKeys = _NO_KEYS) -> Node[Route]:
         """No config: the headers name one target (Portkey's implicit config, index `config`)."""
+        slug = _vk_slug(opts.virtual_key, opts.provider)
+        if slug is not None:
+            vk = _vk(vks, slug, "")
+            target = _vk_target(vk, opts, opts.custom_host, "", {})
+            return Leaf("config", Route(target, virtual_key=vk), vk.provider, health_key="", breaker=None)
         if not opts.provider:
             raise BadRequest(
                 "Either x-portkey-config or x-portkey-provider header is required "
@@ -83,12 +100,16 @@ class Planner:
         # A lone target is always tried, so its health is not consulted and not kept.
         return Leaf("config", Route(target), opts.provider, health_key="", breaker=None)
 
-    def from_config(self, config: ConfigNode, opts: RequestOptions) -> Node[Route]:
-        return self._node(config, opts, "config", _Inherited())
+    def from_config(
+        self, config: ConfigNode, opts: RequestOptions, vks: VirtualKeys = _NO_KEYS
+    ) -> Node[Route]:
+        return self._node(config, opts, "config", _Inherited(), vks)
 
     # -- compiling --------------------------------------------------------------------------
 
-    def _node(self, node: ConfigNode, opts: RequestOptions, path: str, parent: _Inherited) -> Node[Route]:
+    def _node(
+        self, node: ConfigNode, opts: RequestOptions, path: str, parent: _Inherited, vks: VirtualKeys
+    ) -> Node[Route]:
         hooks = hooks_of(node)
         if hooks:
             raise ConfigError(
@@ -98,9 +119,9 @@ class Planner:
             )
         inherited = _inherit(parent, node)
         if not node.targets:
-            return self._leaf(node, opts, path, inherited)
+            return self._leaf(node, opts, path, inherited, vks)
         children = tuple(
-            self._node(child, opts, f"{path}.targets[{index}]", inherited)
+            self._node(child, opts, f"{path}.targets[{index}]", inherited, vks)
             for index, child in enumerate(node.targets)
         )
         strategy = node.strategy
@@ -120,13 +141,15 @@ class Planner:
         default = by_name[strategy.default] if strategy.default is not None else None
         return Conditional(path, branches, default, node.name, weight, children)
 
-    def _leaf(self, node: ConfigNode, opts: RequestOptions, path: str, inherited: _Inherited) -> Leaf[Route]:
+    def _leaf(
+        self, node: ConfigNode, opts: RequestOptions, path: str, inherited: _Inherited, vks: VirtualKeys
+    ) -> Leaf[Route]:
         where = _where(path)
-        if node.virtual_key is not None:
-            raise ConfigError(
-                f"{where}virtual_key: virtual keys are not available in this version yet",
-                code="unsupported_config_field",
-            )
+        slug = _vk_slug(node.virtual_key, node.provider)
+        if slug is None and node.provider is None and node.api_key is None:
+            slug = _vk_slug(opts.virtual_key, opts.provider)  # the headers' virtual key
+        if slug is not None:
+            return self._vk_leaf(_vk(vks, slug, where), node, opts, path, inherited)
         provider = node.provider or opts.provider
         if not provider:
             raise BadRequest(
@@ -173,6 +196,92 @@ class Planner:
             name=node.name,
             weight=1.0 if node.weight is None else node.weight,
         )
+
+    def _vk_leaf(
+        self, vk: VirtualKeyAccess, node: ConfigNode, opts: RequestOptions, path: str, inherited: _Inherited
+    ) -> Leaf[Route]:
+        where = _where(path)
+        if node.provider and not node.provider.startswith("@") and node.provider != vk.provider:
+            raise ConfigError(
+                f"{where}provider: {node.provider!r} does not match the virtual key {vk.slug!r} "
+                f"(a {vk.provider} key); leave provider out",
+            )
+        host = opts.custom_host or inherited.custom_host
+        target = _vk_target(vk, opts, host, where, {**inherited.options, **node.options})
+        target = msgspec.structs.replace(
+            target,
+            forward_headers=opts.forward_headers or inherited.forward_headers or (),
+            request_timeout_ms=opts.request_timeout_ms or inherited.request_timeout,
+            strict_open_ai_compliance=inherited.strict
+            if inherited.strict is not None
+            else opts.strict_open_ai_compliance,
+        )
+        enabled = self._breaker.enabled
+        return Leaf(
+            path,
+            Route(target, inherited.override_params, vk),
+            vk.provider,
+            health_key=_health_key(target, inherited.override_params) if enabled else "",
+            retry=_retry(inherited.retry),
+            breaker=_policy(self._breaker, inherited.cb_config) if enabled else None,
+            name=node.name,
+            weight=1.0 if node.weight is None else node.weight,
+        )
+
+
+def _vk(vks: VirtualKeys, slug: str, where: str) -> VirtualKeyAccess:
+    found = vks.get(slug)
+    if found is None:  # the pipeline opens every virtual key a request names before planning
+        raise BadRequest(
+            f"{where}virtual_key: no virtual key has the slug {slug!r}", code="virtual_key_not_found"
+        )
+    return found
+
+
+def _vk_slug(virtual_key: str | None, provider: str | None) -> str | None:
+    if virtual_key:
+        return virtual_key
+    if provider and provider.startswith("@"):
+        return provider[1:]
+    return None
+
+
+def _vk_target(
+    vk: VirtualKeyAccess,
+    opts: RequestOptions,
+    requested_host: str | None,
+    where: str,
+    inherited: Mapping[str, Any],
+) -> Target:
+    """The target a virtual key makes: its provider, credentials and host, nothing else's."""
+    if requested_host and requested_host.rstrip("/") != (vk.custom_host or "").rstrip("/"):
+        allowed = (
+            "its provider's endpoint or the custom host stored with it"
+            if vk.custom_host
+            else ("its provider's own endpoint")
+        )
+        raise Forbidden(
+            f"{where}custom_host: the virtual key {vk.slug!r} may only be sent to {allowed}; "
+            "remove x-portkey-custom-host / custom_host from this request (an admin can store a "
+            "custom_host on the virtual key)",
+            param="x-portkey-custom-host",
+            code="custom_host_not_allowed",
+        )
+    options: dict[str, Any] = {}
+    if opts.provider in (vk.provider, "@" + vk.slug) or opts.virtual_key == vk.slug:
+        options.update(opts.options)
+    options.update(inherited)
+    options = {k: v for k, v in options.items() if k not in SECRET_OPTIONS}  # only the vault's
+    options.update(vk.options)
+    return Target(
+        provider=vk.provider,
+        api_key=vk.api_key,
+        custom_host=vk.custom_host,
+        forward_headers=opts.forward_headers,
+        request_timeout_ms=opts.request_timeout_ms,
+        strict_open_ai_compliance=opts.strict_open_ai_compliance,
+        options=options,
+    )
 
 
 def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:

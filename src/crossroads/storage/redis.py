@@ -1,4 +1,4 @@
-"""The Redis connection shared by the Redis-backed stores (health now; limits and cache later)."""
+"""The Redis connection shared by the Redis-backed stores (health, rate-limit and budget counters)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,21 @@ import redis.asyncio as aioredis
 
 Redis = aioredis.Redis
 
+MAX_CONNECTIONS = 256
+
 
 def connect(url: str) -> Redis:
-    """A pooled client; short timeouts, because a slow Redis must not stall requests."""
-    client: Redis = aioredis.from_url(
-        url, socket_timeout=1, socket_connect_timeout=1, health_check_interval=30
+    """A pooled client; short timeouts, because a slow Redis must not stall requests.
+
+    The pool blocks (up to a second) for a free connection when all are busy, rather than
+    failing: more requests in flight than connections must queue, not error.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=1,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        health_check_interval=30,
     )
-    return client
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both

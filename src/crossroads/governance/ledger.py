@@ -1,0 +1,94 @@
+"""Rate limits and budgets at request time: reserve before the provider is called, settle after.
+
+`reserve` takes an estimate on every counter of an owner at once (all or nothing, atomic in
+the counter backend) or refuses with the error the client gets: 429 with `Retry-After` for
+a rate limit, 412 for an exhausted budget. The Reservation it returns is settled exactly once
+with the real usage (or refunded when no provider answered).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from crossroads.errors import BudgetExceeded, GatewayError, RateLimited
+from crossroads.governance.limits import Limits, Usage, settled_amount, slots
+from crossroads.governance.prices import Prices
+from crossroads.storage.counters import Counter, Slot
+
+log = logging.getLogger("crossroads.limits")
+
+
+class Reservation:
+    __slots__ = ("_counter", "_model", "_prices", "_settled", "_slots", "owner")
+
+    def __init__(
+        self, counter: Counter, owner: str, reserved: list[Slot], model: str | None, prices: Prices
+    ) -> None:
+        self._counter = counter
+        self.owner = owner
+        self._slots = reserved
+        self._model = model
+        self._prices = prices
+        self._settled = False
+
+    async def settle(self, tokens: tuple[int, int] | None) -> None:
+        """Replace the estimate with (prompt, completion) tokens used; None: nothing was used."""
+        if self._settled:
+            return
+        self._settled = True
+        usage = None
+        if tokens is not None:
+            prompt, completion = tokens
+            usage = Usage(prompt, completion, self._prices.micros(self._model, prompt, completion))
+        changes = [(slot, settled_amount(slot, usage) - slot.amount) for slot in self._slots]
+        try:
+            await self._counter.adjust(changes)
+        except Exception:  # a settlement must never fail the response that was already sent
+            log.exception("could not settle the usage of %s", self.owner)
+
+
+class Ledger:
+    def __init__(self, counter: Counter, prices: Prices, clock: Callable[[], float] = time.time) -> None:
+        self.counter = counter
+        self.prices = prices
+        self._clock = clock
+
+    async def reserve(
+        self, limits: Limits, *, who: str, model: str | None, prompt: int, completion: int
+    ) -> Reservation:
+        now = self._clock()
+        cost = self.prices.micros(model, prompt, completion)
+        wanted = slots(limits, now, prompt=prompt, completion=completion, cost_micros=cost)
+        refused = await self.counter.reserve(wanted)
+        if refused is not None:
+            raise _refusal(wanted[refused], who, now)
+        return Reservation(self.counter, limits.owner, wanted, model, self.prices)
+
+
+def _refusal(slot: Slot, who: str, now: float) -> GatewayError:
+    if slot.kind in ("requests", "tokens"):
+        wait = max(1, math.ceil((slot.resets_at or now) - now))
+        if slot.amount > slot.limit:
+            message = (
+                f"This request alone ({slot.amount} tokens estimated) exceeds the rate limit of {who} "
+                f"({slot.label}): lower max_tokens"
+            )
+        else:
+            message = f"Rate limit of {who} exceeded ({slot.label}); retry after {wait}s"
+        return RateLimited(message, headers={"retry-after": str(wait)})
+    resets = (
+        "; it resets at " + dt.datetime.fromtimestamp(slot.resets_at, tz=dt.UTC).isoformat(timespec="seconds")
+        if slot.resets_at
+        else ""
+    )
+    if slot.amount > slot.limit:
+        unit = "micro-dollars" if slot.kind == "cost" else "tokens"
+        return BudgetExceeded(
+            f"This request alone (estimated at {slot.amount} {unit}) exceeds the budget of {who} "
+            f"({slot.label}): lower max_tokens"
+        )
+    return BudgetExceeded(f"The budget of {who} is exhausted ({slot.label}){resets}")

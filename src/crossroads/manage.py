@@ -1,0 +1,205 @@
+"""`crossroads keys | virtual-keys | configs`: the admin API's operations from the command line,
+straight on the catalog the gateway uses (same settings, same validation, same JSON out).
+
+They work when no API key exists yet and when the HTTP admin API is locked, which makes them
+the way to create the first admin key and to recover access.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from crossroads.errors import GatewayError
+from crossroads.governance.admin import Admin
+from crossroads.governance.keys import SCOPES
+
+JSON = dict[str, Any]
+RESOURCES = ("keys", "virtual-keys", "configs")
+
+
+def add_commands(commands: Any) -> None:
+    """Register the three resource commands on the CLI's subparsers."""
+    actions = _resource(commands, "keys", "gateway API keys")
+    create = actions["create"]
+    create.add_argument("--name", help="the key's name")
+    create.add_argument(
+        "--scopes",
+        help="comma-separated scopes (default completions.write; `all` for every scope, e.g. an admin key)",
+    )
+    create.add_argument("--type", default="workspace", choices=("workspace", "organisation"))
+    create.add_argument("--sub-type", default="service", choices=("service", "user"))
+    actions["rotate"].add_argument(
+        "--transition-ms", type=int, default=0, help="how long the old key keeps working"
+    )
+
+    actions = _resource(commands, "virtual-keys", "virtual keys (stored provider credentials)")
+    create = actions["create"]
+    create.add_argument("--name", help="the virtual key's name")
+    create.add_argument("--provider", help="the provider slug, e.g. openai")
+    create.add_argument(
+        "--key-env",
+        metavar="VAR",
+        help="read the provider's API key from this environment variable (keeps it out of shell history)",
+    )
+
+    actions = _resource(commands, "configs", "saved configs")
+    create = actions["create"]
+    create.add_argument("--name", help="the config's name")
+    create.add_argument("--config", help="the config: inline JSON or @file.json")
+
+
+def _resource(commands: Any, name: str, what: str) -> dict[str, argparse.ArgumentParser]:
+    parser = commands.add_parser(name, help=f"manage {what}")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: $CROSSROADS_CONFIG)")
+    sub = parser.add_subparsers(dest="action", required=True)
+    actions = {"list": sub.add_parser("list", help="list them")}
+    for action in ("get", "delete"):
+        actions[action] = sub.add_parser(action, help=f"{action} one")
+        actions[action].add_argument("id", help="id or slug")
+    actions["update"] = sub.add_parser("update", help="change fields (Portkey's update body)")
+    actions["update"].add_argument("id", help="id or slug")
+    actions["update"].add_argument("--json", required=True, metavar="BODY", help="inline JSON or @file.json")
+    actions["create"] = sub.add_parser("create", help="create one")
+    actions["create"].add_argument(
+        "--json", metavar="BODY", help="Portkey's create body: inline JSON or @file.json"
+    )
+    if name == "keys":
+        actions["rotate"] = sub.add_parser("rotate", help="issue a new secret for a key")
+        actions["rotate"].add_argument("id", help="the key's id")
+    if name == "configs":
+        actions["versions"] = sub.add_parser("versions", help="list a config's versions")
+        actions["versions"].add_argument("id", help="slug or id")
+    return actions
+
+
+def run(args: argparse.Namespace) -> int:
+    from crossroads.settings import SettingsError, load_settings  # noqa: PLC0415
+
+    try:
+        settings = load_settings(args.settings)
+        body = _body(getattr(args, "json", None))
+        result = asyncio.run(_execute(settings, args, body))
+    except SettingsError as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"crossroads: {exc.message}", file=sys.stderr)
+        return 1
+    except _UsageError as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _body(text: str | None) -> JSON:
+    if text is None:
+        return {}
+    if text.startswith("@"):
+        try:
+            with open(text[1:]) as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise _UsageError(f"cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _UsageError(f"--json is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _UsageError("--json must be a JSON object")
+    return data
+
+
+async def _execute(settings: Any, args: argparse.Namespace, body: JSON) -> JSON:
+    from crossroads.app import admin_for  # noqa: PLC0415
+
+    admin, close = await admin_for(settings)
+    try:
+        return await _dispatch(admin, args, body)
+    finally:
+        await close()
+
+
+async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:
+    resource, action = args.command, args.action
+    ident: str = getattr(args, "id", None) or ""
+    if resource == "keys":
+        if action == "create":
+            if args.name:
+                body["name"] = args.name
+            if args.scopes:
+                scopes = (
+                    sorted(SCOPES) if args.scopes == "all" else [s.strip() for s in args.scopes.split(",")]
+                )
+                body["scopes"] = scopes
+            result: JSON = await admin.create_api_key(args.type, args.sub_type, body)
+            return result
+        if action == "rotate":
+            rotated: JSON = await admin.rotate_api_key(
+                ident, {"key_transition_period_ms": args.transition_ms}
+            )
+            return rotated
+        return await _crud(admin, "api_key", action, ident, body)
+    if resource == "virtual-keys":
+        if action == "create":
+            if args.name:
+                body["name"] = args.name
+            if args.provider:
+                body["provider"] = args.provider
+            if args.key_env:
+                value = os.environ.get(args.key_env)
+                if not value:
+                    raise _UsageError(f"the environment variable {args.key_env} is not set")
+                body["key"] = value
+        return await _crud(admin, "virtual_key", action, ident, body)
+    if action == "create":
+        if args.name:
+            body["name"] = args.name
+        if args.config:
+            body["config"] = _body(args.config)
+    if action == "versions":
+        versions: JSON = await admin.config_versions(ident)
+        return versions
+    return await _crud(admin, "config", action, ident, body)
+
+
+async def _crud(admin: Admin, kind: str, action: str, ident: str, body: JSON) -> JSON:
+    if action in ("get", "update", "delete") and not ident:
+        raise _UsageError(f"{action} needs an id or slug")
+    key = ident or ""
+    if kind == "api_key":
+        if action == "list":
+            return await admin.list_api_keys()
+        if action == "get":
+            return await admin.get_api_key(key)
+        if action == "update":
+            return await admin.update_api_key(key, body)
+        return await admin.delete_api_key(key)
+    if kind == "virtual_key":
+        if action == "create":
+            return await admin.create_virtual_key(body)
+        if action == "list":
+            return await admin.list_virtual_keys()
+        if action == "get":
+            return await admin.get_virtual_key(key)
+        if action == "update":
+            return await admin.update_virtual_key(key, body)
+        return await admin.delete_virtual_key(key)
+    if action == "create":
+        return await admin.create_config(body)
+    if action == "list":
+        return await admin.list_configs()
+    if action == "get":
+        return await admin.get_config(key)
+    if action == "update":
+        return await admin.update_config(key, body)
+    return await admin.delete_config(key)

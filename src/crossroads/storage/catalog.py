@@ -1,0 +1,243 @@
+"""The catalog: API keys, virtual keys and saved configs, in SQLite (the embedded default) or
+PostgreSQL (shared by replicas).
+
+Records are JSON documents in one table, found by id or by a unique lookup (a slug, or a key
+hash); saved configs keep every version. Every statement is parameterised. Migrations are
+numbered and applied in order at start-up, so an existing database is upgraded in place;
+`schema_migrations` records what has been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+import asyncpg
+
+# Each migration is a list of statements; `?` placeholders are rewritten for PostgreSQL.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE IF NOT EXISTS records (
+             kind TEXT NOT NULL, id TEXT NOT NULL, lookup TEXT, data TEXT NOT NULL,
+             created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+             PRIMARY KEY (kind, id))""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS records_lookup ON records (kind, lookup)",
+    ),
+    (
+        """CREATE TABLE IF NOT EXISTS config_versions (
+             config_id TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,
+             created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (config_id, version))""",
+    ),
+)
+
+
+class Conflict(Exception):
+    """A record with this lookup (slug, key hash) already exists."""
+
+
+class Catalog(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert(self, kind: str, record_id: str, lookup: str | None, data: str) -> None: ...
+
+    async def update(self, kind: str, record_id: str, lookup: str | None, data: str) -> bool: ...
+
+    async def get(self, kind: str, record_id: str) -> str | None: ...
+
+    async def find(self, kind: str, lookup: str) -> str | None: ...
+
+    async def all(self, kind: str) -> list[str]: ...
+
+    async def delete(self, kind: str, record_id: str) -> bool: ...
+
+    async def count(self, kind: str) -> int: ...
+
+    async def add_version(self, config_id: str, version: int, data: str) -> None: ...
+
+    async def versions(self, config_id: str) -> list[tuple[int, str]]: ...
+
+
+class SQLCatalog:
+    """The queries, shared by both databases; subclasses run them."""
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def insert(self, kind: str, record_id: str, lookup: str | None, data: str) -> None:
+        now = time.time()
+        await self._execute(
+            "INSERT INTO records (kind, id, lookup, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, record_id, lookup, data, now, now),
+        )
+
+    async def update(self, kind: str, record_id: str, lookup: str | None, data: str) -> bool:
+        changed = await self._execute(
+            "UPDATE records SET lookup = ?, data = ?, updated_at = ? WHERE kind = ? AND id = ?",
+            (lookup, data, time.time(), kind, record_id),
+        )
+        return changed > 0
+
+    async def get(self, kind: str, record_id: str) -> str | None:
+        rows = await self._fetch("SELECT data FROM records WHERE kind = ? AND id = ?", (kind, record_id))
+        return str(rows[0][0]) if rows else None
+
+    async def find(self, kind: str, lookup: str) -> str | None:
+        rows = await self._fetch("SELECT data FROM records WHERE kind = ? AND lookup = ?", (kind, lookup))
+        return str(rows[0][0]) if rows else None
+
+    async def all(self, kind: str) -> list[str]:
+        rows = await self._fetch("SELECT data FROM records WHERE kind = ? ORDER BY created_at, id", (kind,))
+        return [str(row[0]) for row in rows]
+
+    async def delete(self, kind: str, record_id: str) -> bool:
+        return await self._execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, record_id)) > 0
+
+    async def count(self, kind: str) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,))
+        return int(rows[0][0])
+
+    async def add_version(self, config_id: str, version: int, data: str) -> None:
+        await self._execute(
+            "INSERT INTO config_versions (config_id, version, data, created_at) VALUES (?, ?, ?, ?)",
+            (config_id, version, data, time.time()),
+        )
+
+    async def versions(self, config_id: str) -> list[tuple[int, str]]:
+        rows = await self._fetch(
+            "SELECT version, data FROM config_versions WHERE config_id = ? ORDER BY version", (config_id,)
+        )
+        return [(int(row[0]), str(row[1])) for row in rows]
+
+
+class SQLiteCatalog(SQLCatalog):
+    """One connection, used from a worker thread (the event loop never waits on disk)."""
+
+    def __init__(self, path: str, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> None:
+        self._path = path
+        self._migrations = migrations
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            return db
+
+        self._db = await asyncio.to_thread(connect)
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await asyncio.to_thread(self._db.close)
+            self._db = None
+
+    async def _migrate(self) -> None:
+        await self._execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at DOUBLE PRECISION NOT NULL)",
+            (),
+        )
+        done = {int(row[0]) for row in await self._fetch("SELECT version FROM schema_migrations", ())}
+        for number, statements in enumerate(self._migrations, start=1):
+            if number in done:
+                continue
+            for statement in statements:
+                await self._execute(statement, ())
+            await self._execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (number, time.time())
+            )
+
+    async def _run(self, sql: str, args: Sequence[Any], fetch: bool) -> Any:
+        db = self._db
+        if db is None:
+            raise RuntimeError("the catalog is not started")
+
+        def run() -> Any:
+            try:
+                cursor = db.execute(sql, tuple(args))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(str(exc)) from None
+            return cursor.fetchall() if fetch else cursor.rowcount
+
+        async with self._lock:
+            return await asyncio.to_thread(run)
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        result: int = await self._run(sql, args, False)
+        return result
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        result: list[tuple[Any, ...]] = await self._run(sql, args, True)
+        return result
+
+
+class PostgresCatalog(SQLCatalog):
+    def __init__(self, dsn: str, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> None:
+        self._dsn = dsn
+        self._migrations = migrations
+        self._pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=8)
+        async with self._pool.acquire() as connection, connection.transaction():
+            # One replica migrates at a time: the others wait on the advisory lock.
+            await connection.execute("SELECT pg_advisory_xact_lock(727271)")
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            done = {row[0] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+            for number, statements in enumerate(self._migrations, start=1):
+                if number in done:
+                    continue
+                for statement in statements:
+                    await connection.execute(statement)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", number, time.time()
+                )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _pool_or_fail(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the catalog is not started")
+        return self._pool
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            status = await self._pool_or_fail().execute(_numbered(sql), *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(str(exc)) from None
+        parts = str(status).split()
+        return int(parts[-1]) if parts and parts[-1].isdigit() else 0
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows = await self._pool_or_fail().fetch(_numbered(sql), *args)
+        return [tuple(row) for row in rows]
+
+
+def _numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2, ...` (the queries hold no literal `?`)."""
+    parts = sql.split("?")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
+
+
+def open_catalog(url: str) -> Catalog:
+    """`sqlite:///path/to.db` (or a bare path) or `postgresql://...`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresCatalog(url)
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    return SQLiteCatalog(path or "crossroads.db")
