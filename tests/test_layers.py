@@ -19,11 +19,12 @@ FORBIDDEN = {
     "codecs": {"http", "pipeline", "providers", "upstream", "app", "cli"},
     "routing": {"http", "pipeline", "providers", "upstream", "storage", "config", "app", "cli"},
     "config": {"http", "pipeline", "providers", "upstream", "storage", "app", "cli"},
-    "storage": {"http", "pipeline", "providers", "upstream", "config", "app", "cli"},
+    "storage": {"http", "pipeline", "providers", "upstream", "config", "governance", "app", "cli", "manage"},
+    "governance": {"http", "pipeline", "providers", "upstream", "routing", "config", "app", "cli", "manage"},
     "upstream": {"http", "pipeline", "providers", "app", "cli"},
     "providers": {"http", "pipeline", "app", "cli"},
-    "pipeline": {"http", "app", "cli"},
-    "http": {"app", "cli"},
+    "pipeline": {"http", "app", "cli", "manage"},
+    "http": {"app", "cli", "manage"},
 }
 DRIVERS = {"redis", "asyncpg", "sqlite3", "psycopg", "aiosqlite"}
 
@@ -66,4 +67,35 @@ def test_no_provider_name_is_compared_outside_providers() -> None:
                 for operand in [node.left, *node.comparators]:
                     if isinstance(operand, ast.Constant) and operand.value in slugs:
                         problems.append(f"{relative}:{node.lineno} compares with {operand.value!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_sql_is_built_only_with_parameters() -> None:
+    """Every statement handed to a database is a constant string; values travel as parameters.
+    (An f-string, `%`, `+` or `.format` building SQL would put data into the statement.)"""
+    problems = []
+    calls = {"execute", "fetch", "_execute", "_fetch", "_run", "executemany", "fetchrow", "fetchval"}
+    for relative, tree in modules():
+        if not relative.startswith("storage/"):
+            continue
+        constants = {
+            target.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant | ast.Tuple)
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in calls or not node.args:
+                continue
+            sql = node.args[0]
+            if isinstance(sql, ast.Call) and isinstance(sql.func, ast.Name) and sql.func.id == "_numbered":
+                sql = sql.args[0]  # placeholders rewritten for PostgreSQL: still the same constant
+            if isinstance(sql, ast.Constant) and isinstance(sql.value, str):
+                continue
+            if isinstance(sql, ast.Name) and (sql.id in constants or sql.id in {"sql", "statement"}):
+                continue  # a parameter passed down, or a migration statement (constants above)
+            problems.append(f"{relative}:{node.lineno} builds SQL: {ast.unparse(sql)}")
     assert not problems, "\n".join(problems)

@@ -114,7 +114,15 @@ def open_vault(settings: Settings) -> Vault | None:
         raise SettingsError(f"invalid settings: cannot read master_key_file: {exc.strerror}") from None
     except VaultError as exc:
         raise SettingsError(f"invalid settings: master_key: {exc}") from None
-    return Vault(master, VAULT_PURPOSE) if master is not None else None
+    try:
+        previous = load_master(settings.master_key_previous, None)
+    except VaultError as exc:
+        raise SettingsError(f"invalid settings: master_key_previous: {exc}") from None
+    if master is None:
+        if previous is not None:
+            raise SettingsError("invalid settings: master_key_previous is set but master_key is not")
+        return None
+    return Vault(master, VAULT_PURPOSE, [previous] if previous is not None else [])
 
 
 def admin_key(settings: Settings) -> str | None:

@@ -71,6 +71,10 @@ def _resource(commands: Any, name: str, what: str) -> dict[str, argparse.Argumen
     if name == "keys":
         actions["rotate"] = sub.add_parser("rotate", help="issue a new secret for a key")
         actions["rotate"].add_argument("id", help="the key's id")
+    if name == "virtual-keys":
+        actions["reencrypt"] = sub.add_parser(
+            "reencrypt", help="re-seal every virtual key with the current master key (after rotating it)"
+        )
     if name == "configs":
         actions["versions"] = sub.add_parser("versions", help="list a config's versions")
         actions["versions"].add_argument("id", help="slug or id")
@@ -150,6 +154,8 @@ async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:
             return rotated
         return await _crud(admin, "api_key", action, ident, body)
     if resource == "virtual-keys":
+        if action == "reencrypt":
+            return await admin.reencrypt_virtual_keys()
         if action == "create":
             if args.name:
                 body["name"] = args.name

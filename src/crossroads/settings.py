@@ -83,6 +83,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     admin_key_file: str | None = None
     master_key: str | None = None  # encrypts virtual keys' credentials (32+ random bytes, base64 or hex)
     master_key_file: str | None = None
+    master_key_previous: str | None = None  # during a master-key rotation: still opens old ciphertexts
     # How long a replica may serve a catalog change made elsewhere from its cache.
     catalog_cache_ttl_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
     prices: dict[str, PriceSettings] = msgspec.field(default_factory=dict)  # model -> USD per 1M tokens

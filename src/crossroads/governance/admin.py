@@ -23,7 +23,7 @@ from crossroads.errors import BadRequest, GatewayError, NotFound
 from crossroads.governance import keys as keyfmt
 from crossroads.governance import records as rec
 from crossroads.governance.limits import Limits, UsageLimit, parse_rate_limits, parse_usage_limit, slots
-from crossroads.governance.vault import Vault
+from crossroads.governance.vault import Vault, VaultError
 from crossroads.storage import catalog as cat
 from crossroads.storage.counters import Counter
 
@@ -353,7 +353,16 @@ class Admin:
             extras = {**model_config, **extras}
         credentials = rec.Credentials()
         if not creating:
-            credentials = msgspec.json.decode(vault.open(vk.sealed, vk.id), type=rec.Credentials)
+            try:
+                credentials = msgspec.json.decode(vault.open(vk.sealed, vk.id), type=rec.Credentials)
+            except VaultError:
+                if "key" not in body:
+                    raise BadRequest(
+                        f"the stored credentials of {vk.slug!r} cannot be decrypted with this master key: "
+                        "send them again (`key` and any secret extras) to re-seal them",
+                        param="key",
+                        code="virtual_key_unreadable",
+                    ) from None
         changes: JSON = {}
         if "key" in body:
             key = body["key"]
@@ -408,6 +417,26 @@ class Admin:
             changes["workspace_id"] = _text(body, "workspace_id")
         changes["sealed"] = vault.seal(msgspec.json.encode(credentials), vk.id)
         return msgspec.structs.replace(vk, **changes)
+
+    async def reencrypt_virtual_keys(self) -> JSON:
+        """Re-seal every virtual key with the current master key (after a master-key rotation)."""
+        vault = self._need_vault()
+        results = []
+        for data in await self._catalog.all(rec.VIRTUAL_KEY):
+            vk = rec.decode(data, rec.VirtualKey)
+            if vault.is_current(vk.sealed, vk.id):
+                results.append({"slug": vk.slug, "status": "current"})
+                continue
+            try:
+                plaintext = vault.open(vk.sealed, vk.id)
+            except VaultError:
+                results.append({"slug": vk.slug, "status": "unreadable"})
+                continue
+            vk = msgspec.structs.replace(vk, sealed=vault.seal(plaintext, vk.id), updated_at=self._clock())
+            await self._catalog.update(rec.VIRTUAL_KEY, vk.id, vk.slug, rec.encode(vk))
+            results.append({"slug": vk.slug, "status": "reencrypted"})
+        await self._on_change()
+        return _list(results)
 
     def _host(self, url: str, field: str) -> str:
         try:

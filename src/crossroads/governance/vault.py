@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -27,14 +28,21 @@ class VaultError(Exception):
 
 
 class Vault:
-    def __init__(self, master: bytes, purpose: str) -> None:
+    """Seals with the current master key; opens with it or, during a master-key rotation, with
+    the previous ones (until `crossroads virtual-keys reencrypt` has re-sealed everything)."""
+
+    def __init__(self, master: bytes, purpose: str, previous: Sequence[bytes] = ()) -> None:
+        self._purpose = purpose.encode()
+        self._aead = self._derive(master)
+        self._previous = [self._derive(old) for old in previous]
+
+    def _derive(self, master: bytes) -> AESGCM:
         if len(master) < MIN_MASTER_BYTES:
             raise VaultError(f"the master key must be at least {MIN_MASTER_BYTES} bytes")
         key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"crossroads/vault/v1", info=purpose.encode()
+            algorithm=hashes.SHA256(), length=32, salt=b"crossroads/vault/v1", info=self._purpose
         ).derive(master)
-        self._aead = AESGCM(key)
-        self._purpose = purpose.encode()
+        return AESGCM(key)
 
     def seal(self, plaintext: bytes, record_id: str) -> str:
         nonce = os.urandom(12)
@@ -48,12 +56,21 @@ class Vault:
             raise VaultError("not a sealed value") from None
         if len(raw) < 1 + 12 + 16 or raw[:1] != VERSION:
             raise VaultError("not a sealed value")
+        for aead in (self._aead, *self._previous):
+            try:
+                return aead.decrypt(raw[1:13], raw[13:], self._aad(record_id))
+            except InvalidTag:
+                continue
+        raise VaultError("the sealed value does not open: wrong master key, or it belongs to another record")
+
+    def is_current(self, token: str, record_id: str) -> bool:
+        """Sealed with the current master key (not a previous one)?"""
         try:
-            return self._aead.decrypt(raw[1:13], raw[13:], self._aad(record_id))
-        except InvalidTag:
-            raise VaultError(
-                "the sealed value does not open: wrong master key, or it belongs to another record"
-            ) from None
+            raw = base64.b64decode(token, validate=True)
+            self._aead.decrypt(raw[1:13], raw[13:], self._aad(record_id))
+        except (ValueError, InvalidTag):
+            return False
+        return True
 
     def _aad(self, record_id: str) -> bytes:
         return self._purpose + b"\x00" + record_id.encode()
