@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.probe import ttfb_ms
 from bench.scenarios import SCENARIOS, Scenario
-from bench.servers import Server, crossroads, nginx, portkey, rss_mb
+from bench.servers import BENCH_ADMIN_KEY, Server, crossroads, governed_key, nginx, portkey, rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -66,10 +66,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Headers some targets add to every request (the governed gateway's API key).
+EXTRA_HEADERS: dict[str, dict[str, str]] = {}
+
+
 def measure(
     name: str, server: Server | None, scenario: Scenario, *, connections: int, seconds: float, upstream: int
 ) -> dict[str, Any]:
     url, headers = scenario.route(name, upstream, server.port if server else 0)
+    headers = {**headers, **EXTRA_HEADERS.get(name, {})}
     cpu_before = cpu_seconds(server.pid) if server else 0.0
     result = wrk(url, scenario, connections=connections, seconds=seconds, headers=headers)
     if server is not None and result["requests"]:
@@ -90,6 +95,11 @@ def main() -> None:
     parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")], default=[1, 64])
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--no-portkey", action="store_true", help="skip Portkey's gateway")
+    parser.add_argument(
+        "--no-governance",
+        action="store_true",
+        help="skip the gateway with API keys, rate limits and budgets on",
+    )
     parser.add_argument("--ttfb-requests", type=int, default=300)
     args = parser.parse_args()
     ensure_tools(need_node=not args.no_portkey)
@@ -104,6 +114,16 @@ def main() -> None:
             "direct": None,
             "crossroads": stack.enter_context(crossroads(WORK)),
         }
+        if not args.no_governance:
+            governed = stack.enter_context(
+                crossroads(
+                    WORK,
+                    "governed",
+                    {"CROSSROADS_ADMIN_KEY": BENCH_ADMIN_KEY, "CROSSROADS_REQUIRE_API_KEY": "true"},
+                )
+            )
+            servers["governed"] = governed
+            EXTRA_HEADERS["governed"] = {"x-portkey-api-key": governed_key(governed)}
         if not args.no_portkey:
             servers["portkey"] = stack.enter_context(portkey(WORK))
         print(
@@ -138,6 +158,7 @@ def main() -> None:
                 if scenario.stream:
                     for name, server in servers.items():
                         url, headers = scenario.route(name, upstream.port, server.port if server else 0)
+                        headers = {**headers, **EXTRA_HEADERS.get(name, {})}
                         samples.setdefault((name, f"{scenario.name}@ttfb"), []).append(
                             ttfb_ms(url, scenario, headers, count=args.ttfb_requests)
                         )
@@ -176,6 +197,8 @@ def summary(
                 ratio = ""
                 if name == "crossroads" and "portkey" in targets:
                     ratio = f"**{r['rps'] / results[f'portkey/{key}']['rps']:.1f}x**"
+                if name == "governed":
+                    ratio = f"{r['rps'] / results[f'crossroads/{key}']['rps']:.2f}x of crossroads"
                 cpu = f"{r['cpu_ms_per_request']:.3f}" if "cpu_ms_per_request" in r else ""
                 lines.append(
                     f"| {scenario.name} | {c} | {name} | {r['rps']:.0f} | {r['p50'] / 1000:.2f} | "

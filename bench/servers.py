@@ -103,20 +103,53 @@ http {{
 
 
 @contextmanager
-def crossroads(work: Path) -> Iterator[Server]:
+def crossroads(work: Path, name: str = "crossroads", extra: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     exe = str(Path(sys.executable).parent / "crossroads")
+    database = work / f"{name}.db"
+    for stale in work.glob(f"{name}.db*"):
+        stale.unlink()
     # The fallback scenario measures the worst case: every request pays for the failing
     # target. (With the breaker on, as by default, that target is skipped after 5 failures.)
-    env = {"CROSSROADS_LOG_LEVEL": "error", "CROSSROADS_CIRCUIT_BREAKER__ENABLED": "false"}
+    env = {
+        "CROSSROADS_LOG_LEVEL": "error",
+        "CROSSROADS_CIRCUIT_BREAKER__ENABLED": "false",
+        "CROSSROADS_DATABASE_URL": f"sqlite:///{database}",
+        **(extra or {}),
+    }
     with running(
         ["taskset", "-c", "0", exe, "serve", "--port", str(port)],
         port,
         f"http://127.0.0.1:{port}/ready",
-        work / "crossroads.log",
+        work / f"{name}.log",
         env,
     ) as server:
         yield server
+
+
+BENCH_ADMIN_KEY = "bench-admin-key-" + "0" * 32
+
+
+def governed_key(server: Server) -> str:
+    """A gateway key with a rate limit on requests and tokens and a cost budget, all far from reach,
+    so every request pays for authentication, three reservations and their settlement."""
+    body = {
+        "name": "bench",
+        "rate_limits": [
+            {"type": "requests", "unit": "rpm", "value": 1_000_000_000},
+            {"type": "tokens", "unit": "rpm", "value": 1_000_000_000_000},
+        ],
+        "usage_limits": {"credit_limit": 1_000_000_000, "type": "cost", "periodic_reset": "monthly"},
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/v1/api-keys/workspace/service",
+        data=json.dumps(body).encode(),
+        headers={"x-portkey-api-key": BENCH_ADMIN_KEY, "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        key: str = json.loads(response.read())["key"]
+        return key
 
 
 def install_portkey(work: Path) -> Path:

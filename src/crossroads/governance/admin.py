@@ -11,6 +11,7 @@ back out: API keys are shown once at creation, provider credentials only masked.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 import uuid
@@ -689,21 +690,34 @@ def _models(data: Any, field: str = "allowed_models") -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(data))
 
 
+_LATEST: Final = dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp()
+
+
 def _timestamp(value: Any, field: str) -> float | None:
+    """Seconds since the epoch from an ISO-8601 date-time, or a number of seconds or milliseconds."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value / 1000 if value > 1e11 else value)  # milliseconds or seconds
-    if isinstance(value, str):
+    moment: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        moment = float(value / 1000 if value > 1e11 else value)  # milliseconds or seconds
+    elif isinstance(value, str):
         try:
-            moment = dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-            return moment.timestamp()
-    raise BadRequest(f"{field} must be an ISO-8601 date-time (e.g. 2027-01-31T00:00:00Z)", param=field)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            try:
+                moment = parsed.timestamp()
+            except (OverflowError, ValueError):
+                moment = None
+    if moment is None or not 0 <= moment <= _LATEST:
+        raise BadRequest(
+            f"{field} must be an ISO-8601 date-time between 1970 and 9999 (e.g. 2027-01-31T00:00:00Z)",
+            param=field,
+        )
+    return moment
 
 
 def _is_default(body: Mapping[str, Any]) -> int:

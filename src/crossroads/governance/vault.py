@@ -90,6 +90,8 @@ def load_master(value: str | None, path: str | None) -> bytes | None:
             return raw_file
     value = (value or "").strip()
     if not value:
+        if path:
+            raise VaultError("the master key file is empty")
         return None
     for decode in (bytes.fromhex, _b64):  # hex first: 64 hex digits are valid base64 too
         try:
@@ -98,6 +100,11 @@ def load_master(value: str | None, path: str | None) -> bytes | None:
             continue
         if len(raw) >= MIN_MASTER_BYTES:
             return raw
+        # e.g. `openssl rand -hex 16`: an encoded key, too short, not a passphrase
+        raise VaultError(
+            f"the master key decodes to {len(raw)} bytes: give at least {MIN_MASTER_BYTES} random bytes "
+            "(e.g. `openssl rand -base64 32`)"
+        )
     raw = value.encode()
     if len(raw) < MIN_MASTER_BYTES:
         raise VaultError(

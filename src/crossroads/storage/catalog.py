@@ -166,7 +166,9 @@ class SQLiteCatalog(SQLCatalog):
             try:
                 cursor = db.execute(sql, tuple(args))
             except sqlite3.IntegrityError as exc:
-                raise Conflict(str(exc)) from None
+                if str(exc).startswith("UNIQUE constraint failed"):
+                    raise Conflict(str(exc)) from None
+                raise
             return cursor.fetchall() if fetch else cursor.rowcount
 
         async with self._lock:

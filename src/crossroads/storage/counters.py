@@ -43,6 +43,7 @@ class MemoryCounter:
     def __init__(self, clock: Any = time.time) -> None:
         self._values: dict[str, tuple[int, float]] = {}  # key -> (value, expires at; 0 = never)
         self._clock = clock
+        self._calls = 0
 
     def _get(self, key: str, now: float) -> int:
         value, expires = self._values.get(key, (0, 0.0))
@@ -58,8 +59,9 @@ class MemoryCounter:
                 return index
         for slot in slots:
             self._add(slot, slot.amount, now)
-        if len(self._values) > 100_000:
-            self._sweep(now)
+        self._calls += 1
+        if self._calls % 1024 == 0 and len(self._values) > 100_000:
+            self._sweep(now)  # at most every 1024 reservations: expired windows go
         return None
 
     async def adjust(self, changes: Sequence[tuple[Slot, int]]) -> None:
