@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 from crossroads import __version__
 from crossroads.settings import SettingsError, load_settings
+from crossroads.storage.catalog import CatalogUnavailable, open_catalog
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +88,16 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_database(url: str) -> None:
+    catalog = open_catalog(url)
+
+    async def probe() -> None:
+        await catalog.start()
+        await catalog.close()
+
+    asyncio.run(probe())
+
+
 def _serve(args: argparse.Namespace) -> int:
     env: dict[str, str] = {}
     if args.config:
@@ -99,7 +111,11 @@ def _serve(args: argparse.Namespace) -> int:
         from crossroads.app import create_app  # noqa: PLC0415  (heavy imports only when serving)
 
         create_app(settings)  # validates the parts before any worker starts
+        _open_database(settings.database_url)  # and migrates it once, before the workers
     except SettingsError as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
+    except CatalogUnavailable as exc:
         print(f"crossroads: {exc}", file=sys.stderr)
         return 2
     from crossroads.http.server import serve as run  # noqa: PLC0415
@@ -113,5 +129,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"-H 'x-portkey-provider: mock' -d '{example}'",
         file=sys.stderr,
     )
+    if settings.workers > 1 and not settings.redis_url:
+        print(
+            "crossroads: warning: without redis_url each worker counts rate limits and budgets "
+            "(and circuit-breaker health) on its own",
+            file=sys.stderr,
+        )
     run(settings, env)
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 from crossroads.errors import GatewayError
 from crossroads.governance.admin import Admin
 from crossroads.governance.keys import SCOPES
+from crossroads.storage.catalog import CatalogUnavailable
 
 JSON = dict[str, Any]
 RESOURCES = ("keys", "virtual-keys", "configs")
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"crossroads: {exc.message}", file=sys.stderr)
         return 1
-    except _UsageError as exc:
+    except (_UsageError, CatalogUnavailable) as exc:
         print(f"crossroads: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
@@ -105,7 +106,7 @@ class _UsageError(Exception):
     pass
 
 
-def _body(text: str | None) -> JSON:
+def _body(text: str | None, option: str = "--json") -> JSON:
     if text is None:
         return {}
     if text.startswith("@"):
@@ -117,9 +118,9 @@ def _body(text: str | None) -> JSON:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _UsageError(f"--json is not valid JSON: {exc}") from None
+        raise _UsageError(f"{option} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise _UsageError("--json must be a JSON object")
+        raise _UsageError(f"{option} must be a JSON object")
     return data
 
 
@@ -171,7 +172,7 @@ async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:
         if args.name:
             body["name"] = args.name
         if args.config:
-            body["config"] = _body(args.config)
+            body["config"] = _body(args.config, "--config")
     if action == "versions":
         versions: JSON = await admin.config_versions(ident)
         return versions

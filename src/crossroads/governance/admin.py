@@ -10,6 +10,7 @@ back out: API keys are shown once at creation, provider credentials only masked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import re
@@ -160,8 +161,22 @@ class Admin:
             updated_at=now,
         )
         await self._catalog.insert(rec.API_KEY, key.id, key.key_hash, rec.encode(key))
+        await self._lock()
         await self._on_change()
         return {"id": key.id, "key": secret, "object": "api-key"}
+
+    async def _lock(self) -> None:
+        """Open mode ends with the first key, for good: deleting every key does not reopen it."""
+        if await self._catalog.get(rec.STATE, rec.LOCKED) is None:
+            since = msgspec.json.encode({"since": self._clock()}).decode()
+            with contextlib.suppress(cat.Conflict):  # another replica locked it first
+                await self._catalog.insert(rec.STATE, rec.LOCKED, None, since)
+
+    async def _drop_aliases(self, key_id: str) -> None:
+        """Forget the rotated-out secrets of a key (their transitions end now)."""
+        for alias_id, data in await self._catalog.entries(rec.KEY_ALIAS):
+            if rec.decode(data, rec.KeyAlias).key_id == key_id:
+                await self._catalog.delete(rec.KEY_ALIAS, alias_id)
 
     async def list_api_keys(self) -> JSON:
         keys = [rec.decode(d, rec.ApiKey) for d in await self._catalog.all(rec.API_KEY)]
@@ -200,6 +215,7 @@ class Admin:
     async def delete_api_key(self, key_id: str) -> JSON:
         key = await self._api_key(key_id)
         await self._catalog.delete(rec.API_KEY, key.id)
+        await self._drop_aliases(key.id)
         await self._on_change()
         return {}
 
@@ -216,6 +232,7 @@ class Admin:
         secret = keyfmt.new_key()
         now = self._clock()
         until = now + period / 1000
+        await self._drop_aliases(key.id)  # a rotation ends every earlier transition
         if period:
             alias = rec.KeyAlias(key_id=key.id, until=until)
             await self._catalog.insert(rec.KEY_ALIAS, str(uuid.uuid4()), key.key_hash, rec.encode(alias))

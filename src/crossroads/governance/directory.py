@@ -82,19 +82,22 @@ class Directory:
         self._clock = clock
         self.wall = wall
         self._cache: dict[tuple[str, str], tuple[Any, float]] = {}
+        self._locked = False
 
     async def invalidate(self) -> None:
         self._cache.clear()
 
     async def open_mode(self) -> bool:
-        """No key is needed: nothing requires one and none exists yet."""
-        if self._require or self._admin_hash is not None:
+        """No key is needed: nothing requires one and no API key was ever created."""
+        if self._require or self._admin_hash is not None or self._locked:
             return False
-        cached = self._get("count", "")
-        if cached is None:
-            cached = await self._catalog.count(rec.API_KEY)
-            self._put("count", "", cached)
-        return int(cached) == 0
+        locked = self._get("locked", "")
+        if locked is None:
+            locked = await self._catalog.get(rec.STATE, rec.LOCKED) is not None
+            if locked:  # for good: no need to ask again
+                self._locked = True
+            self._put("locked", "", locked)
+        return not locked
 
     async def principal(self, presented: str) -> Principal | None:
         """The key's principal, or None when it is no key of ours (unknown, revoked, rotated out)."""

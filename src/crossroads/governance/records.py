@@ -17,6 +17,8 @@ API_KEY: Final = "api_key"
 KEY_ALIAS: Final = "api_key_alias"  # a rotated key's previous hash, valid until its transition ends
 VIRTUAL_KEY: Final = "virtual_key"
 CONFIG: Final = "config"
+STATE: Final = "state"  # gateway-wide facts, e.g. LOCKED
+LOCKED: Final = "locked"  # present once the first API key was created: open mode is over for good
 
 T = TypeVar("T")
 

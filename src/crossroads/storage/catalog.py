@@ -10,6 +10,7 @@ numbered and applied in order at start-up, so an existing database is upgraded i
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -38,6 +39,15 @@ class Conflict(Exception):
     """A record with this lookup (slug, key hash) already exists."""
 
 
+class CatalogUnavailable(Exception):
+    """The database cannot be opened or migrated; the message names it (without a password)."""
+
+
+def shown(url: str) -> str:
+    """A database URL fit for a message: any password replaced."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
 class Catalog(Protocol):
     async def start(self) -> None: ...
 
@@ -52,6 +62,10 @@ class Catalog(Protocol):
     async def find(self, kind: str, lookup: str) -> str | None: ...
 
     async def all(self, kind: str) -> list[str]: ...
+
+    async def entries(self, kind: str) -> list[tuple[str, str]]:
+        """(id, data) of every record of a kind."""
+        ...
 
     async def delete(self, kind: str, record_id: str) -> bool: ...
 
@@ -97,6 +111,12 @@ class SQLCatalog:
         rows = await self._fetch("SELECT data FROM records WHERE kind = ? ORDER BY created_at, id", (kind,))
         return [str(row[0]) for row in rows]
 
+    async def entries(self, kind: str) -> list[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT id, data FROM records WHERE kind = ? ORDER BY created_at, id", (kind,)
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     async def delete(self, kind: str, record_id: str) -> bool:
         return await self._execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, record_id)) > 0
 
@@ -133,8 +153,11 @@ class SQLiteCatalog(SQLCatalog):
             db.execute("PRAGMA busy_timeout=5000")
             return db
 
-        self._db = await asyncio.to_thread(connect)
-        await self._migrate()
+        try:
+            self._db = await asyncio.to_thread(connect)
+            await self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise CatalogUnavailable(f"cannot open the database {self._path}: {exc}") from None
 
     async def close(self) -> None:
         if self._db is not None:
@@ -190,8 +213,14 @@ class PostgresCatalog(SQLCatalog):
         self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=8)
-        async with self._pool.acquire() as connection, connection.transaction():
+        try:
+            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=8, timeout=10)
+            await self._migrate(self._pool)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise CatalogUnavailable(f"cannot open the database {shown(self._dsn)}: {exc}") from None
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as connection, connection.transaction():
             # One replica migrates at a time: the others wait on the advisory lock.
             await connection.execute("SELECT pg_advisory_xact_lock(727271)")
             await connection.execute(
