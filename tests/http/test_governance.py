@@ -24,6 +24,7 @@ from portkey_ai import Portkey
 
 from crossroads.governance import records as rec
 from crossroads.storage.catalog import open_catalog
+from tests.support import aws
 from tests.support.databases import database, postgres_schema
 from tests.support.gateway import CROSSROADS, GatewayProcess, GatewayServer
 from tests.support.upstream import FakeUpstream, Reply, fixture_bytes
@@ -615,3 +616,82 @@ def test_master_key_rotation_with_the_previous_key_then_reencrypt(tmp_path: Path
         assert fake.last().headers["authorization"] == f"Bearer {PROVIDER_SECRET}"
     finally:
         rotated.stop()
+
+
+def test_a_bedrock_virtual_key_signs_with_its_stored_aws_credentials(
+    gov: GatewayServer, fake: FakeUpstream
+) -> None:
+    model = "us.amazon.nova-micro-v1:0"
+    fake.on("POST", f"/model/{model}/converse", Reply(body=fixture_bytes("bedrock/converse.tool-use.json")))
+    secret_key = "aws-secret-" + secrets.token_urlsafe(20)
+    slug = new_virtual_key(
+        gov,
+        name="bedrock",
+        provider="bedrock",
+        key=None,
+        customHost=fake.url,
+        awsAccessKeyId="AKIDVAULT",
+        awsSecretAccessKey=secret_key,
+        awsRegion="eu-west-1",
+    )
+    resp = gov.client().post(
+        "/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "Capital of France?"}]},
+        headers={
+            "x-portkey-api-key": ADMIN_KEY,
+            "x-portkey-virtual-key": slug,
+            # a caller's own AWS headers are ignored: the vault's credentials win
+            "x-portkey-aws-secret-access-key": "caller-secret",
+            "x-portkey-aws-region": "us-west-2",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    seen = fake.last()
+    expected = aws.expected_authorization(
+        method=seen.method,
+        path=seen.raw_path,
+        query=seen.query,
+        headers=seen.headers,
+        body=seen.body,
+        access_key="AKIDVAULT",
+        secret_key=secret_key,
+        region="eu-west-1",
+    )
+    assert seen.headers["authorization"] == expected
+    view = admin(gov).get(f"/v1/virtual-keys/{slug}").json()
+    assert view["model_config"]["awsRegion"] == "eu-west-1"
+    assert secret_key not in json.dumps(view) and "AKIDVAULT" not in json.dumps(view)
+
+
+def test_a_change_on_one_replica_reaches_the_other_within_the_cache_ttl() -> None:
+    ttl_ms = 400
+    with postgres_schema() as url:
+        env = {
+            "CROSSROADS_DATABASE_URL": url,
+            "CROSSROADS_ADMIN_KEY": ADMIN_KEY,
+            "CROSSROADS_MASTER_KEY": MASTER,
+            "CROSSROADS_CATALOG_CACHE_TTL_MS": str(ttl_ms),
+        }
+        one, two = GatewayProcess(env=env).start(), GatewayProcess(env=env).start()
+        try:
+            created = httpx.post(
+                f"{one.url}/v1/api-keys/workspace/service",
+                json={"name": "r"},
+                headers={"x-portkey-api-key": ADMIN_KEY},
+            ).json()
+
+            def status(server: GatewayProcess) -> int:
+                return httpx.post(
+                    f"{server.url}/v1/chat/completions",
+                    json=MOCK_CHAT,
+                    headers={"x-portkey-api-key": created["key"], "x-portkey-provider": "mock"},
+                ).status_code
+
+            assert status(two) == 200  # created on one, used at once on two (it had nothing cached)
+            httpx.delete(f"{one.url}/v1/api-keys/{created['id']}", headers={"x-portkey-api-key": ADMIN_KEY})
+            assert status(one) == 401  # the replica that made the change: at once
+            time.sleep(ttl_ms / 1000 + 0.2)
+            assert status(two) == 401  # the other: within the TTL
+        finally:
+            one.stop()
+            two.stop()

@@ -10,8 +10,9 @@ other replicas).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -83,20 +84,24 @@ class Directory:
         self.wall = wall
         self._cache: dict[tuple[str, str], tuple[Any, float]] = {}
         self._locked = False
+        self._loading: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._generation = 0
 
     async def invalidate(self) -> None:
         self._cache.clear()
+        self._generation += 1
 
     async def open_mode(self) -> bool:
         """No key is needed: nothing requires one and no API key was ever created."""
         if self._require or self._admin_hash is not None or self._locked:
             return False
-        locked = self._get("locked", "")
-        if locked is None:
-            locked = await self._catalog.get(rec.STATE, rec.LOCKED) is not None
-            if locked:  # for good: no need to ask again
-                self._locked = True
-            self._put("locked", "", locked)
+
+        async def load() -> bool:
+            return await self._catalog.get(rec.STATE, rec.LOCKED) is not None
+
+        locked: bool = await self._cached("locked", "", load)
+        if locked:  # for good: no need to ask again
+            self._locked = True
         return not locked
 
     async def principal(self, presented: str) -> Principal | None:
@@ -104,10 +109,11 @@ class Directory:
         digest = keyfmt.key_hash(presented)
         if self._admin_hash is not None and keyfmt.same_hash(digest, self._admin_hash):
             return ADMIN
-        found = self._get("key", digest)
-        if found is None:
-            found = await self._load_key(digest) or False
-            self._put("key", digest, found)
+
+        async def load() -> Principal | bool:
+            return await self._load_key(digest) or False
+
+        found = await self._cached("key", digest, load)
         if found is False:
             return None
         principal: Principal = found
@@ -137,10 +143,10 @@ class Directory:
         )
 
     async def virtual_key(self, slug: str) -> VirtualKeyAccess:
-        found = self._get("vk", slug)
-        if found is None:
-            found = await self._load_virtual_key(slug) or False
-            self._put("vk", slug, found)
+        async def load() -> VirtualKeyAccess | bool:
+            return await self._load_virtual_key(slug) or False
+
+        found = await self._cached("vk", slug, load)
         if found is False:
             raise BadRequest(
                 f"No virtual key has the slug {slug!r}",
@@ -185,22 +191,40 @@ class Directory:
         )
 
     async def config(self, ref: str) -> SavedConfigBody | None:
-        found = self._get("config", ref)
-        if found is None:
+        async def load() -> SavedConfigBody | bool:
             data = await self._catalog.find(rec.CONFIG, ref) or await self._catalog.get(rec.CONFIG, ref)
             if data is None:
-                found = False
-            else:
-                saved = rec.decode(data, rec.SavedConfig)
-                found = (
-                    SavedConfigBody(saved.id, saved.version, saved.config)
-                    if saved.status == "active"
-                    else False
-                )
-            self._put("config", ref, found)
+                return False
+            saved = rec.decode(data, rec.SavedConfig)
+            return (
+                SavedConfigBody(saved.id, saved.version, saved.config) if saved.status == "active" else False
+            )
+
+        found = await self._cached("config", ref, load)
         return found or None
 
     # -- the cache --------------------------------------------------------------------------
+
+    async def _cached(self, kind: str, name: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value, or one load shared by every request that wants it meanwhile: when an
+        entry expires under load, one database read refreshes it, not one per request."""
+        found = self._get(kind, name)
+        if found is not None:
+            return found
+        key = (kind, name)
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(kind, name, load))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(pending)  # a caller that goes away does not cancel the others' load
+
+    async def _load(self, kind: str, name: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        generation = self._generation
+        value = await load()
+        if generation == self._generation:  # not invalidated meanwhile (else the value may be stale)
+            self._put(kind, name, value)
+        return value
 
     def _get(self, kind: str, name: str) -> Any:
         entry = self._cache.get((kind, name))

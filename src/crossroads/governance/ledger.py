@@ -21,6 +21,8 @@ from crossroads.storage.counters import Counter, Slot
 
 log = logging.getLogger("crossroads.limits")
 
+_MAX_PLANS = 10_000
+
 
 class Reservation:
     __slots__ = ("_counter", "_model", "_prices", "_settled", "_slots", "owner")
@@ -56,13 +58,36 @@ class Ledger:
         self.counter = counter
         self.prices = prices
         self._clock = clock
+        # owner -> (its limits, until when, its counters with amount 0): the counter keys of an
+        # owner change only when a window or period turns over, so they are worked out once.
+        self._plans: dict[str, tuple[Limits, float, list[Slot]]] = {}
+
+    def _plan(self, limits: Limits, now: float) -> list[Slot]:
+        plan = self._plans.get(limits.owner)
+        if plan is not None and plan[0] is limits and now < plan[1]:
+            return plan[2]
+        template = slots(limits, now, prompt=0, completion=0, cost_micros=0)
+        until = min((s.resets_at for s in template if s.resets_at is not None), default=math.inf)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[limits.owner] = (limits, until, template)
+        return template
 
     async def reserve(
         self, limits: Limits, *, who: str, model: str | None, prompt: int, completion: int
     ) -> Reservation:
         now = self._clock()
-        cost = self.prices.micros(model, prompt, completion)
-        wanted = slots(limits, now, prompt=prompt, completion=completion, cost_micros=cost)
+        tokens = prompt + completion
+        wanted = []
+        for s in self._plan(limits, now):
+            kind = s.kind
+            if kind == "requests":
+                amount = 1
+            elif kind == "cost":
+                amount = self.prices.micros(model, prompt, completion)
+            else:
+                amount = tokens
+            wanted.append(Slot(s.key, amount, s.limit, s.ttl_s, kind, s.resets_at, s.label))
         refused = await self.counter.reserve(wanted)
         if refused is not None:
             raise _refusal(wanted[refused], who, now)

@@ -268,7 +268,9 @@ class GatewayApp:
         finally:
             watcher.cancel()
             if outcome is not None and outcome.meta.reservations:
-                await asyncio.shield(self.gateway.settle(outcome))
+                await self.gateway.settle(
+                    outcome
+                )  # inline: no task per request (a cancel here keeps the estimate)
 
     async def _write(self, outcome: Outcome, exchange: Exchange) -> None:
         meta_headers = _meta_headers(outcome.meta)

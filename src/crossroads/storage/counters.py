@@ -46,21 +46,28 @@ class MemoryCounter:
         self._calls = 0
 
     def _get(self, key: str, now: float) -> int:
-        value, expires = self._values.get(key, (0, 0.0))
-        if expires and now >= expires:
+        entry = self._values.get(key)
+        if entry is None:
+            return 0
+        if entry[1] and now >= entry[1]:
             del self._values[key]
             return 0
-        return value
+        return entry[0]
 
     async def reserve(self, slots: Sequence[Slot]) -> int | None:
         now = self._clock()
+        current = [self._get(slot.key, now) for slot in slots]
         for index, slot in enumerate(slots):
-            if self._get(slot.key, now) + slot.amount > slot.limit:
+            if current[index] + slot.amount > slot.limit:
                 return index
-        for slot in slots:
-            self._add(slot, slot.amount, now)
+        values = self._values
+        for index, slot in enumerate(slots):
+            if current[index]:
+                values[slot.key] = (current[index] + slot.amount, values[slot.key][1])
+            else:
+                values[slot.key] = (slot.amount, now + slot.ttl_s if slot.ttl_s else 0.0)
         self._calls += 1
-        if self._calls % 1024 == 0 and len(self._values) > 100_000:
+        if self._calls % 1024 == 0 and len(values) > 100_000:
             self._sweep(now)  # at most every 1024 reservations: expired windows go
         return None
 
@@ -75,9 +82,11 @@ class MemoryCounter:
         return [self._get(key, now) for key in keys]
 
     def _add(self, slot: Slot, delta: int, now: float) -> None:
-        value = self._get(slot.key, now)
-        expires = self._values.get(slot.key, (0, 0.0))[1] or (now + slot.ttl_s if slot.ttl_s else 0.0)
-        self._values[slot.key] = (max(0, value + delta), expires)
+        entry = self._values.get(slot.key)
+        if entry is None or (entry[1] and now >= entry[1]):
+            self._values[slot.key] = (max(0, delta), now + slot.ttl_s if slot.ttl_s else 0.0)
+        else:
+            self._values[slot.key] = (max(0, entry[0] + delta), entry[1])
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, (_, expires) in self._values.items() if expires and now >= expires]:
