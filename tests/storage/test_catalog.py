@@ -13,13 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from crossroads.storage.catalog import (
-    MIGRATIONS,
-    Conflict,
-    PostgresCatalog,
-    SQLiteCatalog,
-    open_catalog,
-)
+from crossroads.storage.catalog import MIGRATIONS, Conflict, SQLiteCatalog, open_catalog
+from crossroads.storage.postgres import PostgresCatalog
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
