@@ -695,3 +695,15 @@ def test_a_change_on_one_replica_reaches_the_other_within_the_cache_ttl() -> Non
         finally:
             one.stop()
             two.stop()
+
+
+def test_lists_are_paginated_as_the_sdk_asks(gov: GatewayServer) -> None:
+    ids = [new_key(gov, name=f"k{i}")[0] for i in range(5)]
+    client = admin(gov)
+    page = client.get("/v1/api-keys", params={"current_page": 1, "page_size": 2}).json()
+    assert page["total"] == 5 and [k["id"] for k in page["data"]] == ids[2:4]
+    assert len(client.get("/v1/api-keys", params={"current_page": 0}).json()["data"]) == 5
+    listed = sdk(gov).api_keys.list(page_size=3, current_page=1)
+    assert listed.total == 5 and [k["id"] for k in listed.data] == ids[3:]
+    bad = client.get("/v1/api-keys", params={"page_size": "0"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "page_size"

@@ -3,6 +3,7 @@ and the scope each one needs (Portkey's scope names)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,6 +105,27 @@ def _crud(
             return f"{scope}.delete", lambda: delete(slug)
         raise _not_allowed(method, path + "/{slug}", "DELETE, GET, PUT")
     raise NotFound(f"Invalid URL ({method} {path}/{'/'.join(rest)})", code="unknown_url")
+
+
+def paginate(result: JSON, query: bytes) -> JSON:
+    """A list answer cut to `page_size` items from page `current_page` (0-based), as the
+    portkey-ai SDK asks (`?current_page=0&page_size=50`); `total` stays the whole count."""
+    if result.get("object") != "list" or not query:
+        return result
+    params = urllib.parse.parse_qs(query.decode("latin-1"))
+    if "page_size" not in params:
+        return result
+    size = _page_number(params, "page_size", 1)
+    page = _page_number(params, "current_page", 0) if "current_page" in params else 0
+    data = result["data"][page * size : (page + 1) * size]
+    return {**result, "data": data}
+
+
+def _page_number(params: dict[str, list[str]], name: str, least: int) -> int:
+    value = params[name][-1]
+    if not value.isdigit() or int(value) < least or int(value) > 1_000_000:
+        raise BadRequest(f"{name} must be a whole number of at least {least}", param=name)
+    return int(value)
 
 
 def _allow(method: str, allowed: str, path: str) -> None:

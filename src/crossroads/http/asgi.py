@@ -229,7 +229,7 @@ class GatewayApp:
         body = await _read_body(receive, _ADMIN_MAX_BODY, headers.get("content-length"))
         needed, operation = admin_routes.resolve(self.admin, method, path, body)
         Access.require(principal, needed)
-        result = await operation()
+        result = admin_routes.paginate(await operation(), scope.get("query_string", b""))
         await exchange.json(200, _encode(result))
 
     async def _run(
