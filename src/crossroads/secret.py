@@ -8,7 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, final
+from typing import Any, Final, final
+
+# Provider options that are credentials: kept as Secret so they cannot be logged.
+SECRET_OPTIONS: Final = frozenset(
+    {
+        "aws_secret_access_key",
+        "aws_session_token",
+        "azure_ad_token",
+        "azure_entra_client_secret",
+        "vertex_service_account_json",
+        "oracle_private_key",
+        "oracle_key_passphrase",
+        "api_key",
+        "aws_access_key_id",
+    }
+)
 
 
 @final

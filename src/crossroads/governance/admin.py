@@ -26,6 +26,7 @@ from crossroads.governance import keys as keyfmt
 from crossroads.governance import records as rec
 from crossroads.governance.limits import Limits, UsageLimit, parse_rate_limits, parse_usage_limit, slots
 from crossroads.governance.vault import Vault, VaultError
+from crossroads.secret import SECRET_OPTIONS
 from crossroads.storage import catalog as cat
 from crossroads.storage.counters import Counter
 
@@ -49,20 +50,6 @@ _VK_FIELDS: Final = frozenset(
         "model_config",
         "reset_usage",
         "slug",
-    }
-)
-# Provider extras whose values are credentials: sealed, shown masked.
-_SECRET_EXTRAS: Final = frozenset(
-    {
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_access_key_id",
-        "azure_ad_token",
-        "azure_entra_client_secret",
-        "vertex_service_account_json",
-        "oracle_private_key",
-        "oracle_key_passphrase",
-        "api_key",
     }
 )
 # Portkey's virtual-key extras -> the target option (x-portkey-* header name) they set.
@@ -250,9 +237,7 @@ class Admin:
         return rec.decode(data, rec.ApiKey)
 
     async def _key_view(self, key: rec.ApiKey) -> JSON:
-        status, usage = await self._usage(key.limits())
-        if key.expires_at is not None and key.expires_at <= self._clock():
-            status = "expired"
+        status, usage = await self._usage(key.limits(), key.expires_at)
         return _clean(
             {
                 "id": key.id,
@@ -399,7 +384,7 @@ class Admin:
                     secrets.pop(option, None)
                     shown.pop(field, None)
                     continue
-                if option in _SECRET_EXTRAS:
+                if option in SECRET_OPTIONS:
                     if not isinstance(value, str):
                         raise BadRequest(f"{field} must be a string", param=field)
                     secrets[option] = value
@@ -463,9 +448,7 @@ class Admin:
             raise BadRequest(f"{field}: {exc.message}", param=field) from None
 
     async def _vk_view(self, vk: rec.VirtualKey) -> JSON:
-        status, usage = await self._usage(vk.limits())
-        if vk.expires_at is not None and vk.expires_at <= self._clock():
-            status = "expired"
+        status, usage = await self._usage(vk.limits(), vk.expires_at)
         return _clean(
             {
                 "id": vk.id,
@@ -604,10 +587,11 @@ class Admin:
 
     # -- usage ------------------------------------------------------------------------------
 
-    async def _usage(self, limits: Limits) -> tuple[str, JSON | None]:
-        """The owner's status (active / exhausted) and its budget use this period."""
+    async def _usage(self, limits: Limits, expires_at: float | None) -> tuple[str, JSON | None]:
+        """The owner's status (active / exhausted / expired) and its budget use this period."""
+        expired = expires_at is not None and expires_at <= self._clock()
         if limits.usage is None:
-            return "active", None
+            return ("expired" if expired else "active"), None
         (slot,) = slots(
             Limits(owner=limits.owner, usage=limits.usage, created_at=limits.created_at),
             self._clock(),
@@ -621,7 +605,8 @@ class Admin:
         view: JSON = {"current": spent, "limit": usage.credit_limit, "type": usage.type}
         if slot.resets_at is not None:
             view["next_usage_reset_at"] = _iso(slot.resets_at)
-        return ("exhausted" if used >= slot.limit else "active"), view
+        status = "expired" if expired else ("exhausted" if used >= slot.limit else "active")
+        return status, view
 
     async def reset_usage(self, limits: Limits) -> None:
         if limits.usage is None:

@@ -15,7 +15,7 @@ from typing import Final
 import msgspec
 
 from crossroads.errors import BadRequest
-from crossroads.secret import Secret
+from crossroads.secret import SECRET_OPTIONS, Secret
 
 PREFIX: Final = "x-portkey-"
 
@@ -52,20 +52,6 @@ _IGNORED: Final = frozenset(
         "default-input-guardrails",
         "default-output-guardrails",
         "trace-id",  # read (and generated) by the HTTP edge, which echoes it on every response
-    }
-)
-# Provider options that are credentials: kept as Secret so they cannot be logged.
-SECRET_OPTIONS: Final = frozenset(
-    {
-        "aws_secret_access_key",
-        "aws_session_token",
-        "azure_ad_token",
-        "azure_entra_client_secret",
-        "vertex_service_account_json",
-        "oracle_private_key",
-        "oracle_key_passphrase",
-        "api_key",
-        "aws_access_key_id",
     }
 )
 TRACE_ID_MAX: Final = 256

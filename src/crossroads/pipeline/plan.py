@@ -32,12 +32,12 @@ from crossroads.config.schema import (
 )
 from crossroads.errors import BadRequest, ConfigError, Forbidden
 from crossroads.governance.directory import VirtualKeyAccess
-from crossroads.pipeline.headers import SECRET_OPTIONS, RequestOptions
+from crossroads.pipeline.headers import RequestOptions
 from crossroads.providers.base import Target
 from crossroads.providers.registry import Registry
 from crossroads.routing.conditions import compile_query
 from crossroads.routing.plan import BreakerPolicy, Conditional, Fallback, Leaf, LoadBalance, Node, RetryPolicy
-from crossroads.secret import Secret
+from crossroads.secret import SECRET_OPTIONS, Secret
 from crossroads.settings import CircuitBreakerSettings
 from crossroads.upstream.hosts import HostPolicy, HostRefused
 
