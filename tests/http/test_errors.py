@@ -124,7 +124,7 @@ def test_an_unknown_virtual_key_is_a_400_naming_it(gateway: GatewayServer) -> No
     assert error["code"] == "virtual_key_not_found"
 
 
-def test_headers_of_later_features_are_accepted(gateway: GatewayServer) -> None:
+def test_sdk_and_cache_headers_are_accepted(gateway: GatewayServer) -> None:
     headers = {
         "x-portkey-provider": "mock",
         "x-portkey-api-key": "",
@@ -138,7 +138,8 @@ def test_headers_of_later_features_are_accepted(gateway: GatewayServer) -> None:
     }
     resp = post(gateway, headers)
     assert resp.status_code == 200, resp.text
-    assert resp.headers["x-portkey-cache-status"] == "DISABLED"
+    assert resp.headers["x-portkey-cache-status"] == "REFRESH"
+    assert post(gateway, {"x-portkey-provider": "mock"}).headers["x-portkey-cache-status"] == "DISABLED"
 
 
 @pytest.mark.parametrize(

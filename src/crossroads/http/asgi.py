@@ -58,7 +58,7 @@ class ClientGone(Exception):
 class Exchange:
     """One request/response pair: what has been sent, and whether the client left."""
 
-    __slots__ = ("anthropic", "base_headers", "disconnected", "finished", "send", "started")
+    __slots__ = ("anthropic", "base_headers", "disconnected", "finished", "inference", "send", "started")
 
     def __init__(self, send: Send, base_headers: list[tuple[bytes, bytes]]) -> None:
         self.send = send
@@ -67,6 +67,7 @@ class Exchange:
         self.finished = False
         self.disconnected = False
         self.anthropic = False  # errors in Anthropic's shape (the /v1/messages routes)
+        self.inference = False  # a provider route: its responses carry x-portkey-cache-status
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
@@ -98,6 +99,8 @@ class Exchange:
 
     async def error(self, exc: GatewayError) -> None:
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+        if self.inference and "x-portkey-cache-status" not in exc.headers:
+            extra.append(_CACHE_DISABLED)
         body = anthropic_error_body(exc) if self.anthropic else exc.render()
         await self.json(exc.http_status, body, extra)
 
@@ -172,7 +175,7 @@ class GatewayApp:
             if route.endpoint == routes.ADMIN:
                 await self._admin(route.path, method, scope, headers, receive, exchange)
                 return
-            exchange.base_headers.append(_CACHE_DISABLED)
+            exchange.inference = True
             exchange.anthropic = route.endpoint in (MESSAGES, COUNT_TOKENS)
             if bad_trace:
                 raise BadRequest(
@@ -267,10 +270,9 @@ class GatewayApp:
                 await exchange.chunk(_error_event("the gateway is shutting down", "shutting_down"))
         finally:
             watcher.cancel()
-            if outcome is not None and outcome.meta.reservations:
-                await self.gateway.settle(
-                    outcome
-                )  # inline: no task per request (a cancel here keeps the estimate)
+            if outcome is not None and outcome.meta.pending:
+                # Inline, not a task per request; a cancel arriving here keeps the estimate.
+                await self.gateway.finish(outcome)
 
     async def _write(self, outcome: Outcome, exchange: Exchange) -> None:
         meta_headers = _meta_headers(outcome.meta)
@@ -347,8 +349,7 @@ def _meta_headers(meta: Meta) -> list[tuple[bytes, bytes]]:
     out.append((b"x-portkey-retry-attempt-count", str(meta.retry_attempt_count).encode()))
     if meta.last_used_option_index is not None:
         out.append((b"x-portkey-last-used-option-index", meta.last_used_option_index.encode()))
-    if meta.cache_status != "DISABLED":
-        out.append((b"x-portkey-cache-status", meta.cache_status.encode()))
+    out.append((b"x-portkey-cache-status", meta.cache_status.encode()))
     return out
 
 

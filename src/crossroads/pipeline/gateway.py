@@ -30,6 +30,7 @@ from crossroads.governance.directory import OPEN, Principal
 from crossroads.governance.ledger import Reservation
 from crossroads.governance.limits import estimate
 from crossroads.pipeline.access import Access, check_model
+from crossroads.pipeline.caching import CacheRequest, Caching
 from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.metering import StreamMeter, json_usage
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
@@ -87,9 +88,11 @@ class Gateway:
         configs: ConfigSource,
         health: HealthStore,
         access: Access | None = None,
+        caching: Caching | None = None,
     ) -> None:
         self.settings = settings
         self.access = access
+        self.caching = caching
         self.registry = registry
         self.client = client
         self.planner = planner
@@ -116,11 +119,12 @@ class Gateway:
             if config is not None
             else self.planner.from_headers(opts, vks)
         )
+        cache = self.caching.request(opts, principal.id) if self.caching is not None else None
         reservations: list[Reservation] = []
         if access is not None and principal.limits is not None:
             reservations.append(await access.reserve_for(principal.limits, call, "this API key"))
         router: Router[Route, Outcome] = Router(
-            attempt=functools.partial(self._attempt, call),
+            attempt=functools.partial(self._attempt, call, cache),
             deadline=time.monotonic() + self.settings.request_deadline_ms / 1000,
             clock=time.monotonic,
             wall=time.time,
@@ -137,7 +141,10 @@ class Gateway:
             for reservation in reservations:
                 await asyncio.shield(reservation.settle(None))
             if isinstance(exc, RoutingFailed):
-                raise _failure(exc, router.attempts, debug) from None
+                error = _failure(exc, router.attempts, debug)
+                if cache is not None:
+                    error.headers["x-portkey-cache-status"] = cache.status
+                raise error from None
             raise
         outcome = routed.value
         meta = outcome.meta
@@ -148,26 +155,36 @@ class Gateway:
             meta.headers["x-crossroads-attempts"] = _attempts_header(routed.attempts)
         if reservations:
             meta.reservations += reservations
-        if meta.reservations:
+        if cache is not None and cache.status != "DISABLED":
+            meta.cache_status = cache.status
+        if meta.reservations and not meta.cached:
             meta.prompt_estimate = estimate(call.json, len(call.body))[0]
             if isinstance(outcome, StreamOutcome):
                 _meter(outcome)
         return outcome
 
-    async def settle(self, outcome: Outcome) -> None:
-        """Settle the outcome's limits with what the answer used (called once it is delivered)."""
+    async def finish(self, outcome: Outcome) -> None:
+        """Once the answer is delivered: settle the limits with what it used, store it in the cache."""
         meta = outcome.meta
-        if isinstance(outcome, JsonOutcome):
-            tokens = json_usage(outcome.body) or (meta.prompt_estimate, 0)
-        elif meta.meter is not None:
-            tokens = meta.meter.tokens(meta.prompt_estimate)
-        else:
-            tokens = (meta.prompt_estimate, 0)
-        for reservation in meta.reservations:
-            await reservation.settle(tokens)
+        if meta.reservations:
+            if meta.cached:
+                tokens = (0, 0)  # a cache hit uses no provider tokens and costs nothing
+            elif isinstance(outcome, JsonOutcome):
+                tokens = json_usage(outcome.body) or (meta.prompt_estimate, 0)
+            elif meta.meter is not None:
+                tokens = meta.meter.tokens(meta.prompt_estimate)
+            else:
+                tokens = (meta.prompt_estimate, 0)
+            for reservation in meta.reservations:
+                await reservation.settle(tokens)
+        if meta.cache_put is not None and self.caching is not None:
+            await self.caching.store(outcome)
 
-    async def _attempt(self, call: Call, leaf: Leaf[Route], remaining_s: float) -> Outcome:
-        """One try at one target, bounded by its request timeout and the request's deadline."""
+    async def _attempt(
+        self, call: Call, cache: CacheRequest | None, leaf: Leaf[Route], remaining_s: float
+    ) -> Outcome:
+        """One try at one target, bounded by its request timeout and the request's deadline:
+        from the cache when it holds the answer, else from the provider."""
         route = leaf.payload
         target = route.target
         adapter = self.registry.for_endpoint(target.provider, call.endpoint)
@@ -177,11 +194,25 @@ class Gateway:
             body = {**call.json, **route.override_params}
             call = msgspec.structs.replace(call, json=body, body=msgspec.json.encode(body))
         vk = route.virtual_key
-        reservation = None
-        if vk is not None and self.access is not None:
+        if vk is not None:
             check_model(vk, call.json.get("model") if call.json is not None else None)
-            if vk.limits is not None:
-                reservation = await self.access.reserve_for(vk.limits, call, f"virtual key {vk.slug!r}")
+        caching = self.caching
+        spec = caching.spec(route.cache, cache, call) if caching is not None and cache is not None else None
+        key = None
+        if spec is not None:
+            assert caching is not None and cache is not None
+            key = caching.key(call, target, vk, cache)
+            if cache.force_refresh:
+                cache.status = "REFRESH"
+            else:
+                hit = await caching.lookup(key, call, adapter.name, "HIT")
+                if hit is not None:
+                    cache.status = "HIT"
+                    return hit
+                cache.status = "MISS"
+        reservation = None
+        if vk is not None and self.access is not None and vk.limits is not None:
+            reservation = await self.access.reserve_for(vk.limits, call, f"virtual key {vk.slug!r}")
         try:
             outcome = await self._timed(adapter, call, target, budget, timeout_ms)
         except BaseException:
@@ -190,6 +221,9 @@ class Gateway:
             raise
         if reservation is not None:
             outcome.meta.reservations.append(reservation)
+        if key is not None:
+            assert caching is not None and spec is not None and cache is not None
+            caching.prepare(outcome, key, spec, adapter.name, cache.status)
         return outcome
 
     async def _timed(

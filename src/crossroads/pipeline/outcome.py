@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import msgspec
 
+from crossroads.cache.service import Key
 from crossroads.errors import UpstreamError
 from crossroads.governance.ledger import Reservation
 from crossroads.pipeline.metering import StreamMeter
@@ -24,6 +25,25 @@ class Meta(msgspec.Struct, kw_only=True):
     reservations: list[Reservation] = msgspec.field(default_factory=list)
     prompt_estimate: int = 0
     meter: StreamMeter | None = None
+    # A cache entry to write once the answer is delivered complete (see Gateway.finish).
+    cache_put: CachePut | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.cache_status in ("HIT", "SEMANTIC HIT")
+
+    @property
+    def pending(self) -> bool:
+        """Work left once the answer is delivered."""
+        return bool(self.reservations) or self.cache_put is not None
+
+
+class CachePut(msgspec.Struct, kw_only=True):
+    key: Key
+    max_age_s: float
+    provider: str
+    stream: list[bytes] | None = None  # a stream's pieces, as sent
+    complete: bool = False  # the stream ended normally
 
 
 class JsonOutcome(msgspec.Struct, kw_only=True):

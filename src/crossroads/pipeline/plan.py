@@ -26,6 +26,7 @@ from crossroads.config.parse import hooks_of
 from crossroads.config.schema import (
     DEFAULT_RETRY_STATUSES,
     MAX_RETRY_ATTEMPTS,
+    CacheSpec,
     CircuitBreakerSpec,
     ConfigNode,
     RetrySpec,
@@ -52,12 +53,14 @@ class Route:
     target: Target
     override_params: Mapping[str, Any] | None = None
     virtual_key: VirtualKeyAccess | None = None  # whose allow-list and limits apply
+    cache: CacheSpec | None = None  # the config's cache for this target (None: the request's default)
 
 
 @dataclass(frozen=True, slots=True)
 class _Inherited:
     override_params: Mapping[str, Any] | None = None
     retry: RetrySpec | None = None
+    cache: CacheSpec | None = None
     cb_config: CircuitBreakerSpec | None = None
     custom_host: str | None = None
     forward_headers: tuple[str, ...] | None = None
@@ -188,7 +191,7 @@ class Planner:
         enabled = self._breaker.enabled
         return Leaf(
             path,
-            Route(target, inherited.override_params),
+            Route(target, inherited.override_params, cache=inherited.cache),
             provider,
             health_key=_health_key(target, inherited.override_params) if enabled else "",
             retry=_retry(inherited.retry),
@@ -219,7 +222,7 @@ class Planner:
         enabled = self._breaker.enabled
         return Leaf(
             path,
-            Route(target, inherited.override_params, vk),
+            Route(target, inherited.override_params, vk, inherited.cache),
             vk.provider,
             health_key=_health_key(target, inherited.override_params) if enabled else "",
             retry=_retry(inherited.retry),
@@ -295,6 +298,7 @@ def _inherit(parent: _Inherited, node: ConfigNode) -> _Inherited:
         parent,
         override_params=overrides,
         retry=node.retry if node.retry is not None else parent.retry,
+        cache=node.cache if node.cache is not None else parent.cache,
         cb_config=cb_config,
         custom_host=node.custom_host or parent.custom_host,
         forward_headers=tuple(h.lower() for h in node.forward_headers)
