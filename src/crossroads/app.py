@@ -6,7 +6,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crossroads.cache.service import Cache
 from crossroads.config.parse import parse_config
@@ -22,16 +22,19 @@ from crossroads.pipeline.access import Access
 from crossroads.pipeline.caching import Caching
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.plan import Planner
-from crossroads.providers.registry import build_registry
+from crossroads.providers.registry import Registry, build_registry
 from crossroads.routing.breaker import HealthStore, NoHealth
-from crossroads.settings import Settings, SettingsError, load_settings
+from crossroads.settings import SemanticCacheSettings, Settings, SettingsError, load_settings
 from crossroads.storage.catalog import Catalog, open_catalog
 from crossroads.storage.counters import Counter, MemoryCounter, RedisCounter
 from crossroads.storage.health import MemoryHealth, RedisHealth
-from crossroads.storage.redis import connect
+from crossroads.storage.redis import Redis, connect
 from crossroads.storage.store import MemoryStore, RedisStore, Store
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.hosts import HostPolicy
+
+if TYPE_CHECKING:
+    from crossroads.pipeline.caching import Semantic
 
 log = logging.getLogger("crossroads")
 
@@ -83,7 +86,12 @@ def create_app(settings: Settings) -> GatewayApp:
         if redis is not None
         else MemoryStore(settings.cache.max_entries, settings.cache.max_bytes)
     )
-    caching = Caching(Cache(store), settings.cache)
+    gateway_ref: list[Gateway] = []
+
+    def semantic_parts() -> Semantic:
+        return _semantic(settings.cache.semantic, redis, gateway_ref[0], registry, directory)
+
+    caching = Caching(Cache(store), settings.cache, semantic_parts)
     gateway = Gateway(
         settings=settings,
         registry=registry,
@@ -94,6 +102,7 @@ def create_app(settings: Settings) -> GatewayApp:
         access=access,
         caching=caching,
     )
+    gateway_ref.append(gateway)
     admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)
 
     async def startup() -> None:
@@ -124,6 +133,34 @@ def create_app(settings: Settings) -> GatewayApp:
         on_shutdown=shutdown,
         admin=admin,
     )
+
+
+def _semantic(
+    semantic: SemanticCacheSettings,
+    redis: Redis | None,
+    gateway: Gateway,
+    registry: Registry,
+    directory: Directory,
+) -> Semantic:
+    """The semantic cache's index (shared through Redis when there is one) and embedder:
+    `local` (a model in process), `provider` (an embeddings API through the gateway), or
+    `auto`: local when sentence-transformers is installed, else the request's own target."""
+    from crossroads.cache.semantic import VectorIndex  # noqa: PLC0415  (numpy only when used)
+    from crossroads.cache.similar import SimilarAnswers, local_embedder_installed  # noqa: PLC0415
+    from crossroads.pipeline.embedding import LocalEmbed, ProviderEmbedder  # noqa: PLC0415
+    from crossroads.storage.vectors import RedisVectorLog  # noqa: PLC0415
+
+    log_ = RedisVectorLog(redis, semantic.max_entries) if redis is not None else None
+    similar = SimilarAnswers(VectorIndex(semantic.max_entries), log_)
+    embedder: LocalEmbed | ProviderEmbedder
+    if semantic.embedder == "local" or (semantic.embedder == "auto" and local_embedder_installed()):
+        embedder = LocalEmbed(semantic.model_path)
+    else:
+        use_request = semantic.embedder == "auto"
+        embedder = ProviderEmbedder(
+            gateway.attempt, registry, semantic, directory, use_request_target=use_request
+        )
+    return similar, embedder.embed, semantic.threshold or embedder.default_threshold
 
 
 def open_vault(settings: Settings) -> Vault | None:

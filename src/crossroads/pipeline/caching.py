@@ -9,20 +9,22 @@ provider budget. Only complete, successful answers are stored, after they were d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from crossroads.cache.key import cache_key, tenant_of
+from crossroads.cache.question import question
 from crossroads.cache.service import Cache, Entry, Key, namespace_prefix
 from crossroads.cache.streams import DONE, assemble, replay
 from crossroads.config.schema import CacheSpec
 from crossroads.errors import BadRequest
 from crossroads.governance.directory import VirtualKeyAccess
 from crossroads.pipeline.headers import RequestOptions
-from crossroads.pipeline.outcome import CachePut, JsonOutcome, Meta, Outcome, StreamOutcome
+from crossroads.pipeline.outcome import CachePut, JsonOutcome, Meta, Outcome, SemanticPut, StreamOutcome
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
@@ -36,6 +38,14 @@ from crossroads.providers.base import (
 from crossroads.secret import Secret
 from crossroads.settings import CacheSettings
 
+log = logging.getLogger("crossroads.cache")
+
+if TYPE_CHECKING:  # numpy and the embedders load only when a request first asks for semantic caching
+    from crossroads.cache.semantic import Vector
+    from crossroads.cache.similar import SimilarAnswers
+
+    Embed = Callable[[str, Target], Awaitable[Vector]]
+    Semantic = tuple[SimilarAnswers, Embed, float]  # the index, the embedder, the threshold
 CACHEABLE: Final = frozenset({CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, IMAGES, MESSAGES})
 REPLAYABLE: Final = frozenset({CHAT, COMPLETIONS})  # streams we can store and replay
 MODES: Final = frozenset({"simple", "semantic"})
@@ -53,10 +63,25 @@ class CacheRequest:
 
 
 class Caching:
-    def __init__(self, cache: Cache, settings: CacheSettings) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        settings: CacheSettings,
+        semantic: Callable[[], Semantic] | None = None,
+    ) -> None:
         self.cache = cache
         self._settings = settings
         self._default = CacheSpec(mode=settings.mode) if settings.mode else None
+        self._semantic_factory = semantic
+        self._semantic: Semantic | None = None
+        self._embed_failing = False
+
+    @property
+    def semantic(self) -> Semantic | None:
+        """The semantic cache's parts, made on first use."""
+        if self._semantic is None and self._semantic_factory is not None:
+            self._semantic = self._semantic_factory()
+        return self._semantic
 
     def request(self, opts: RequestOptions, principal: str) -> CacheRequest:
         default = self._default
@@ -85,22 +110,68 @@ class Caching:
         return spec
 
     def key(self, call: Call, target: Target, vk: VirtualKeyAccess | None, request: CacheRequest) -> Key:
+        return Key(namespace_prefix(request.namespace), self._digest(call, target, vk, request, call.json))
+
+    def _digest(
+        self,
+        call: Call,
+        target: Target,
+        vk: VirtualKeyAccess | None,
+        request: CacheRequest,
+        body: dict[str, object] | None,
+    ) -> str:
         credentials = [target.api_key] if target.api_key else []
         credentials += [v for v in target.options.values() if isinstance(v, Secret)]
         tenant = tenant_of(
             principal=request.principal, virtual_key=vk.id if vk else None, credentials=credentials
         )
-        digest = cache_key(
+        return cache_key(
             endpoint=call.endpoint,
             provider=target.provider,
             custom_host=target.custom_host,
             options=target.options,
             tenant=tenant,
             namespace=request.namespace,
-            body=call.json,
+            body=body,
             raw_body=call.body,
         )
-        return Key(namespace_prefix(request.namespace), digest)
+
+    async def similar_answer(
+        self,
+        call: Call,
+        target: Target,
+        vk: VirtualKeyAccess | None,
+        request: CacheRequest,
+        provider: str,
+        *,
+        search: bool,
+    ) -> tuple[Outcome | None, SemanticPut | None]:
+        """A stored answer to a similar question (SEMANTIC HIT), or what to remember with this
+        request's answer; (None, None) when the request has no question to compare or the
+        embedder is unavailable (then only the exact cache applies)."""
+        parts = self.semantic if call.json is not None and call.endpoint in REPLAYABLE else None
+        if parts is None or call.json is None:
+            return None, None
+        similar, embed, threshold = parts
+        found = question(call.json)
+        if found is None:
+            return None, None
+        text, rest = found
+        scope = self._digest(call, target, vk, request, rest)
+        try:
+            vector = await embed(text, target)
+        except Exception as exc:  # the embedder is down or missing: the exact cache still works
+            if not self._embed_failing:
+                self._embed_failing = True
+                log.warning("semantic cache: embedding failed, using the exact cache only: %s", exc)
+            return None, None
+        self._embed_failing = False
+        namespace = namespace_prefix(request.namespace)
+        if search:
+            hit = await similar.find(self.cache, scope, namespace, vector, text, threshold)
+            if hit is not None:
+                return answer_from(hit.entry, call, provider, "SEMANTIC HIT"), None
+        return None, SemanticPut(scope=scope, vector=vector, text=text)
 
     def max_age_s(self, spec: CacheSpec) -> float:
         if spec.max_age is None:
@@ -113,15 +184,26 @@ class Caching:
             return None
         return answer_from(entry, call, provider, status)
 
-    def prepare(self, outcome: Outcome, key: Key, spec: CacheSpec, provider: str, status: str) -> None:
+    def prepare(
+        self,
+        outcome: Outcome,
+        key: Key,
+        spec: CacheSpec,
+        provider: str,
+        status: str,
+        semantic: SemanticPut | None = None,
+    ) -> None:
         """Mark a fresh answer to be stored once delivered (only a 200; a stream only if complete)."""
         meta = outcome.meta
         meta.cache_status = status
+        max_age = self.max_age_s(spec)
         if isinstance(outcome, JsonOutcome):
             if outcome.status == 200:
-                meta.cache_put = CachePut(key=key, max_age_s=self.max_age_s(spec), provider=provider)
+                meta.cache_put = CachePut(key=key, max_age_s=max_age, provider=provider, semantic=semantic)
         elif isinstance(outcome, StreamOutcome):
-            put = CachePut(key=key, max_age_s=self.max_age_s(spec), provider=provider, stream=[outcome.first])
+            put = CachePut(
+                key=key, max_age_s=max_age, provider=provider, stream=[outcome.first], semantic=semantic
+            )
             meta.cache_put = put
             _collect(outcome, put)
 
@@ -139,6 +221,9 @@ class Caching:
             body, content_type = msgspec.json.encode(answer), "application/json"
         entry = Entry(body=body, content_type=content_type, created=self.cache.clock(), provider=put.provider)
         await self.cache.put(put.key, entry, put.max_age_s)
+        if put.semantic is not None and self._semantic is not None:
+            semantic = put.semantic
+            await self._semantic[0].remember(semantic.scope, put.key, semantic.vector, semantic.text)
 
 
 def answer_from(entry: Entry, call: Call, provider: str, status: str) -> Outcome:

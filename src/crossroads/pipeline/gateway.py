@@ -199,6 +199,7 @@ class Gateway:
         caching = self.caching
         spec = caching.spec(route.cache, cache, call) if caching is not None and cache is not None else None
         key = None
+        semantic = None
         if spec is not None:
             assert caching is not None and cache is not None
             key = caching.key(call, target, vk, cache)
@@ -210,6 +211,16 @@ class Gateway:
                     cache.status = "HIT"
                     return hit
                 cache.status = "MISS"
+            if spec.mode == "semantic":
+                search = not cache.force_refresh
+                hit, semantic = await caching.similar_answer(
+                    call, target, vk, cache, adapter.name, search=search
+                )
+                if hit is not None:
+                    cache.status = "SEMANTIC HIT"
+                    return hit
+                if search and semantic is not None:  # compared, and nothing was close enough
+                    cache.status = "SEMANTIC MISS"
         reservation = None
         if vk is not None and self.access is not None and vk.limits is not None:
             reservation = await self.access.reserve_for(vk.limits, call, f"virtual key {vk.slug!r}")
@@ -223,7 +234,7 @@ class Gateway:
             outcome.meta.reservations.append(reservation)
         if key is not None:
             assert caching is not None and spec is not None and cache is not None
-            caching.prepare(outcome, key, spec, adapter.name, cache.status)
+            caching.prepare(outcome, key, spec, adapter.name, cache.status, semantic)
         return outcome
 
     async def _timed(

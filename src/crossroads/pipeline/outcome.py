@@ -6,6 +6,7 @@ Each carries `Meta`, the facts that become `x-portkey-*` response headers.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import msgspec
 
@@ -44,6 +45,13 @@ class CachePut(msgspec.Struct, kw_only=True):
     provider: str
     stream: list[bytes] | None = None  # a stream's pieces, as sent
     complete: bool = False  # the stream ended normally
+    semantic: SemanticPut | None = None  # the question to remember for the semantic cache
+
+
+class SemanticPut(msgspec.Struct, kw_only=True):
+    scope: str
+    vector: Any  # numpy float32 vector
+    text: str
 
 
 class JsonOutcome(msgspec.Struct, kw_only=True):
