@@ -12,6 +12,9 @@ import asyncio
 import json
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
 from crossroads.errors import GatewayError
@@ -20,7 +23,7 @@ from crossroads.governance.keys import SCOPES
 from crossroads.storage.catalog import CatalogUnavailable
 
 JSON = dict[str, Any]
-RESOURCES = ("keys", "virtual-keys", "configs")
+RESOURCES = ("keys", "virtual-keys", "configs", "cache")
 
 
 def add_commands(commands: Any) -> None:
@@ -52,6 +55,17 @@ def add_commands(commands: Any) -> None:
     create = actions["create"]
     create.add_argument("--name", help="the config's name")
     create.add_argument("--config", help="the config: inline JSON or @file.json")
+
+    cache = commands.add_parser("cache", help="manage the answer cache")
+    cache.add_argument("--settings", metavar="FILE", help="settings file (default: $CROSSROADS_CONFIG)")
+    cache_actions = cache.add_subparsers(dest="action", required=True)
+    clear = cache_actions.add_parser(
+        "clear",
+        help="delete cached answers: in Redis when redis_url is set, else in the running gateway",
+    )
+    clear.add_argument("--namespace", help="only this x-portkey-cache-namespace (default: everything)")
+    clear.add_argument("--url", help="the running gateway (default: http://<host>:<port> from the settings)")
+    clear.add_argument("--api-key", help="a key with the cache.clear scope (default: the admin_key setting)")
 
 
 def _resource(commands: Any, name: str, what: str) -> dict[str, argparse.ArgumentParser]:
@@ -88,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.settings)
         body = _body(getattr(args, "json", None))
-        result = asyncio.run(_execute(settings, args, body))
+        if args.command == "cache" and not settings.redis_url:
+            result = _clear_in_gateway(settings, args)
+        else:
+            result = asyncio.run(_execute(settings, args, body))
     except SettingsError as exc:
         print(f"crossroads: {exc}", file=sys.stderr)
         return 2
@@ -125,6 +142,8 @@ def _body(text: str | None, option: str = "--json") -> JSON:
 
 
 async def _execute(settings: Any, args: argparse.Namespace, body: JSON) -> JSON:
+    if args.command == "cache":
+        return await _clear_in_redis(settings, args)
     from crossroads.app import admin_for  # noqa: PLC0415
 
     admin, close = await admin_for(settings)
@@ -132,6 +151,46 @@ async def _execute(settings: Any, args: argparse.Namespace, body: JSON) -> JSON:
         return await _dispatch(admin, args, body)
     finally:
         await close()
+
+
+async def _clear_in_redis(settings: Any, args: argparse.Namespace) -> JSON:
+    """Redis is shared: clear it directly (an in-process cache lives in the gateway: ask it)."""
+    if settings.redis_url:
+        from crossroads.cache.service import Cache  # noqa: PLC0415
+        from crossroads.storage.redis import connect  # noqa: PLC0415
+        from crossroads.storage.store import RedisStore, StoreUnavailable  # noqa: PLC0415
+
+        client = connect(settings.redis_url)
+        try:
+            removed = await Cache(RedisStore(client)).clear(args.namespace)
+        except StoreUnavailable as exc:
+            raise _UsageError(f"cannot reach Redis at redis_url: {exc}") from None
+        finally:
+            await client.aclose()
+        return {"object": "cache", "namespace": args.namespace, "deleted": removed}
+    return _clear_in_gateway(settings, args)
+
+
+def _clear_in_gateway(settings: Any, args: argparse.Namespace) -> JSON:
+    """The in-process cache of the running gateway, through its admin API (DELETE /v1/cache)."""
+    base = args.url or f"http://{settings.host}:{settings.port}"
+    query = "?" + urllib.parse.urlencode({"namespace": args.namespace}) if args.namespace else ""
+    if not base.startswith(("http://", "https://")):
+        raise _UsageError(f"--url must be an http(s) URL, got {base!r}")
+    url = f"{base.rstrip('/')}/v1/cache{query}"
+    request = urllib.request.Request(url, method="DELETE")  # noqa: S310  (http or https, checked above)
+    key = args.api_key or settings.admin_key
+    if key:
+        request.add_header("x-portkey-api-key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  (an http URL we built)
+            answer: JSON = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")[:300]
+        raise _UsageError(f"the gateway at {base} refused: {exc.code} {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise _UsageError(f"cannot reach the gateway at {base}: {exc}") from None
 
 
 async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:

@@ -20,7 +20,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from portkey_ai import Portkey
 
-from tests.support.gateway import GatewayProcess, GatewayServer, free_port
+from tests.support.gateway import CROSSROADS, GatewayProcess, GatewayServer, free_port
 from tests.support.upstream import FakeUpstream, Reply, Stream, fixture_bytes
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -345,3 +345,75 @@ def test_requests_succeed_while_redis_is_down_and_the_cache_returns_with_it(fake
         redis.send_signal(signal.SIGKILL)
         redis.wait()
     assert os.environ.get("CROSSROADS_REDIS_URL") is None
+
+
+def test_clearing_a_namespace_or_everything(cached: GatewayServer, fake: FakeUpstream) -> None:
+    answer(fake)
+    keep, drop = headers(fake), headers(fake)
+    for head in (keep, drop):
+        post(cached, head)
+        assert post(cached, head).headers["x-portkey-cache-status"] == "HIT"
+    namespace = drop["x-portkey-cache-namespace"]
+    cleared = cached.client().delete("/v1/cache", params={"namespace": namespace})
+    assert cleared.status_code == 200 and cleared.json()["deleted"] == 1
+    assert post(cached, drop).headers["x-portkey-cache-status"] == "MISS"
+    assert post(cached, keep).headers["x-portkey-cache-status"] == "HIT"
+    assert cached.client().delete("/v1/cache").json()["deleted"] >= 2
+    assert post(cached, keep).headers["x-portkey-cache-status"] == "MISS"
+    wrong = cached.client().post("/v1/cache")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "DELETE"
+
+
+def test_clearing_needs_the_cache_clear_scope(fake: FakeUpstream) -> None:
+    server = GatewayServer(admin_key=ADMIN_KEY).start()
+    try:
+        client = server.client()
+        created = client.post(
+            "/v1/api-keys/workspace/service", json={"name": "n"}, headers={"x-portkey-api-key": ADMIN_KEY}
+        ).json()
+        refused = client.delete("/v1/cache", headers={"x-portkey-api-key": created["key"]})
+        assert refused.status_code == 403 and "cache.clear" in refused.json()["error"]["message"]
+        assert client.delete("/v1/cache", headers={"x-portkey-api-key": ADMIN_KEY}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_the_cli_clears_redis_directly_and_a_running_gateway_through_its_api(fake: FakeUpstream) -> None:
+    answer(fake)
+    redis_gateway = GatewayServer(redis_url=REDIS).start()
+    memory = GatewayProcess(env={"CROSSROADS_ADMIN_KEY": ADMIN_KEY}).start()
+    try:
+        head = headers(fake)
+        for url in (redis_gateway.url, memory.url):
+            httpx.post(
+                f"{url}/v1/chat/completions", json=CHAT, headers={**head, "x-portkey-api-key": ADMIN_KEY}
+            )
+        namespace = head["x-portkey-cache-namespace"]
+        env = {**os.environ, "CROSSROADS_REDIS_URL": REDIS}
+        out = subprocess.run(
+            [str(CROSSROADS), "cache", "clear", "--namespace", namespace],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        assert json.loads(out.stdout)["deleted"] == 1
+        again = post(redis_gateway, head)
+        assert again.headers["x-portkey-cache-status"] == "MISS"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSROADS_")}
+        out = subprocess.run(
+            [str(CROSSROADS), "cache", "clear", "--url", memory.url, "--api-key", ADMIN_KEY],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        assert json.loads(out.stdout)["deleted"] == 1
+        refused = subprocess.run(
+            [str(CROSSROADS), "cache", "clear", "--url", memory.url, "--api-key", "xr-wrong"],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert refused.returncode == 2 and b"401" in refused.stderr and b"Traceback" not in refused.stderr
+    finally:
+        redis_gateway.stop()
+        memory.stop()

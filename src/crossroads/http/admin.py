@@ -52,6 +52,24 @@ def resolve(admin: Admin, method: str, sub: str, body: bytes) -> tuple[str, Oper
     )
 
 
+def cache(
+    clear: Callable[[str | None], Awaitable[int]], method: str, path: str, query: bytes
+) -> tuple[str, Operation]:
+    """`DELETE /v1/cache` clears every cached answer; `?namespace=NS` (or `/v1/cache/NS`) one namespace."""
+    _allow(method, "DELETE", "/v1/cache")
+    params = urllib.parse.parse_qs(query.decode("latin-1"))
+    namespace = params["namespace"][-1] if "namespace" in params else None
+    rest = path.removeprefix("/cache").strip("/")
+    if rest:
+        namespace = urllib.parse.unquote(rest)
+
+    async def run() -> JSON:
+        removed = await clear(namespace)
+        return {"object": "cache", "namespace": namespace, "deleted": removed}
+
+    return "cache.clear", run
+
+
 def _api_keys(admin: Admin, method: str, rest: list[str], body: bytes) -> tuple[str, Operation]:
     if not rest:
         _allow(method, "GET", "/v1/api-keys")

@@ -230,9 +230,13 @@ class GatewayApp:
                 code="missing_api_key",
             )
         body = await _read_body(receive, _ADMIN_MAX_BODY, headers.get("content-length"))
-        needed, operation = admin_routes.resolve(self.admin, method, path, body)
+        query: bytes = scope.get("query_string", b"")
+        if path == "/cache" or path.startswith("/cache/"):
+            needed, operation = admin_routes.cache(self.gateway.clear_cache, method, path, query)
+        else:
+            needed, operation = admin_routes.resolve(self.admin, method, path, body)
         Access.require(principal, needed)
-        result = admin_routes.paginate(await operation(), scope.get("query_string", b""))
+        result = admin_routes.paginate(await operation(), query)
         await exchange.json(200, _encode(result))
 
     async def _run(

@@ -52,7 +52,7 @@ _UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
 }
 _LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root"}
 ADMIN: Final = "admin"  # the control plane: api-keys, virtual-keys, configs
-_ADMIN_PREFIXES: Final = ("/api-keys", "/virtual-keys", "/configs")
+_ADMIN_PREFIXES: Final = ("/api-keys", "/virtual-keys", "/configs", "/cache")
 _ADMIN_METHODS: Final = frozenset({"GET", "POST", "PUT", "DELETE"})
 _PROXY_METHODS: Final = frozenset({"GET", "POST", "DELETE"})
 LOCAL_ENDPOINTS: Final = frozenset(_LOCAL.values())

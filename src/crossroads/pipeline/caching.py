@@ -21,7 +21,7 @@ from crossroads.cache.question import question
 from crossroads.cache.service import Cache, Entry, Key, namespace_prefix
 from crossroads.cache.streams import DONE, assemble, replay
 from crossroads.config.schema import CacheSpec
-from crossroads.errors import BadRequest
+from crossroads.errors import BadRequest, GatewayError
 from crossroads.governance.directory import VirtualKeyAccess
 from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.outcome import CachePut, JsonOutcome, Meta, Outcome, SemanticPut, StreamOutcome
@@ -37,6 +37,7 @@ from crossroads.providers.base import (
 )
 from crossroads.secret import Secret
 from crossroads.settings import CacheSettings
+from crossroads.storage.store import StoreUnavailable
 
 log = logging.getLogger("crossroads.cache")
 
@@ -206,6 +207,17 @@ class Caching:
             )
             meta.cache_put = put
             _collect(outcome, put)
+
+    async def clear(self, namespace: str | None) -> int:
+        try:
+            removed = await self.cache.clear(namespace)
+            if namespace is None and self._semantic is not None:
+                await self._semantic[0].clear()
+        except StoreUnavailable as exc:
+            raise GatewayError(
+                f"the cache store cannot be reached: {exc}", status=503, code="cache_unavailable"
+            ) from None
+        return removed
 
     async def store(self, outcome: Outcome) -> None:
         put = outcome.meta.cache_put

@@ -163,6 +163,12 @@ class Gateway:
                 _meter(outcome)
         return outcome
 
+    async def clear_cache(self, namespace: str | None) -> int:
+        """Drop the cached answers of one namespace (None: all of them); how many went."""
+        if self.caching is None:
+            return 0
+        return await self.caching.clear(namespace)
+
     async def finish(self, outcome: Outcome) -> None:
         """Once the answer is delivered: settle the limits with what it used, store it in the cache."""
         meta = outcome.meta
