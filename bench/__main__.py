@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench import semantic
 from bench.probe import ttfb_ms
 from bench.scenarios import SCENARIOS, Scenario
 from bench.servers import BENCH_ADMIN_KEY, Server, crossroads, governed_key, nginx, portkey, rss_mb
@@ -176,6 +177,8 @@ def main() -> None:
     (WORK / "results.json").write_text(json.dumps(report, indent=2))
     print()
     print(summary(report, list(servers), chosen, args.connections))
+    print()
+    print(semantic.report())
 
 
 def summary(

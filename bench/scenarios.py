@@ -159,6 +159,9 @@ class Scenario:
     stream: bool
     failing_first: bool = False  # gateways get a fallback config whose first target answers 503
     provider: str = "openai"  # openai, anthropic or bedrock: which wire format the upstream speaks
+    cached: bool = (
+        False  # gateways are asked to cache (x-portkey-cache: simple): every request after the first hits
+    )
 
     @property
     def body(self) -> str:
@@ -198,11 +201,14 @@ class Scenario:
                 ],
             }
             return url, {"x-portkey-config": json.dumps(config, separators=(",", ":"))}
-        return url, {
+        headers = {
             "x-portkey-provider": "openai",
             "x-portkey-custom-host": base,
             "authorization": "Bearer sk-bench",
         }
+        if self.cached:
+            headers["x-portkey-cache"] = "simple"
+        return url, headers
 
     def lua(self, headers: dict[str, str]) -> str:
         lines = [
@@ -226,6 +232,7 @@ SCENARIOS = (
     Scenario(name="chat", upstream_prefix="/json", stream=False),
     Scenario(name="chat-stream", upstream_prefix="/sse", stream=True),
     Scenario(name="fallback", upstream_prefix="/json", stream=False, failing_first=True),
+    Scenario(name="chat-cached", upstream_prefix="/json", stream=False, cached=True),
     Scenario(name="anthropic-stream", upstream_prefix="/anthropic", stream=True, provider="anthropic"),
     Scenario(name="bedrock-stream", upstream_prefix="/bedrock", stream=True, provider="bedrock"),
 )

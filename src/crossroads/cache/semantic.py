@@ -57,6 +57,10 @@ class VectorIndex:
         if self._count > self._max:
             self._shrink()
 
+    def rows(self, scope: str) -> int:
+        found = self._scopes.get(scope)
+        return len(found.keys) if found is not None else 0
+
     def search(self, scope: str, vector: Vector, threshold: float) -> list[tuple[float, str, str]]:
         """(score, key, text) of the entries at or above the threshold, best first."""
         found = self._scopes.get(scope)

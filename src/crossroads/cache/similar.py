@@ -23,6 +23,8 @@ from crossroads.storage.vectors import VectorRecord
 
 log = logging.getLogger("crossroads.cache")
 
+_THREAD_ROWS = 20_000
+
 
 class Embedder(Protocol):
     name: str
@@ -80,7 +82,11 @@ class SimilarAnswers:
         self, cache: Cache, scope: str, namespace: str, vector: Vector, text: str, threshold: float
     ) -> Found | None:
         await self.sync()
-        for score, digest, stored_text in self.index.search(scope, vector, threshold):
+        if self.index.rows(scope) >= _THREAD_ROWS:  # ~1 ms and more: off the event loop (numpy frees the GIL)
+            found = await asyncio.to_thread(self.index.search, scope, vector, threshold)
+        else:
+            found = self.index.search(scope, vector, threshold)
+        for score, digest, stored_text in found:
             if not compatible(text, stored_text):
                 continue
             key = Key(namespace, digest)
