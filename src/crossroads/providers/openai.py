@@ -98,6 +98,17 @@ class OpenAIFormat:
     def build(self, call: Call, target: Target) -> UpstreamRequest:
         if call.endpoint not in self.endpoints:
             raise UnsupportedEndpoint(f"{call.endpoint} is not supported by {self.name}")
+        url = self.url(call, target)
+        headers = self._headers(call, target)
+        body = call.body
+        if call.json is not None and call.endpoint != PROXY:
+            changed = self.rewrite(call.json)
+            if changed is not None:
+                body = _encode(changed)
+        return UpstreamRequest(call.method, url, headers, body, guarded=target.custom_host is not None)
+
+    def url(self, call: Call, target: Target) -> str:
+        """Where the call goes: the base URL (or custom host) + the path after /v1 + the query."""
         base = (
             _with_prefix(target.custom_host, self.profile.custom_host_prefix)
             if target.custom_host
@@ -110,15 +121,7 @@ class OpenAIFormat:
                 param="x-portkey-custom-host",
             )
         url = base + call.path
-        if call.query:
-            url += "?" + call.query
-        headers = self._headers(call, target)
-        body = call.body
-        if call.json is not None and call.endpoint != PROXY:
-            changed = self.rewrite(call.json)
-            if changed is not None:
-                body = _encode(changed)
-        return UpstreamRequest(call.method, url, headers, body, guarded=target.custom_host is not None)
+        return url + "?" + call.query if call.query else url
 
     def _headers(self, call: Call, target: Target) -> dict[str, str]:
         profile = self.profile

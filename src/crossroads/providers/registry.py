@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from crossroads.errors import BadRequest
 from crossroads.providers.anthropic import AnthropicAdapter
+from crossroads.providers.azure import AzureOpenAI
 from crossroads.providers.base import CHAT, MESSAGES, Adapter
 from crossroads.providers.bedrock import BedrockAdapter
 from crossroads.providers.compatible import TABLE
@@ -63,4 +64,5 @@ def build_registry(
     adapters["mock"] = MockAdapter() if clock is None else MockAdapter(clock)
     adapters["anthropic"] = AnthropicAdapter(overrides.get("anthropic"))
     adapters["bedrock"] = BedrockAdapter(overrides.get("bedrock"))
+    adapters["azure-openai"] = AzureOpenAI(overrides.get("azure-openai"))
     return Registry(adapters)
