@@ -8,6 +8,8 @@ and a full JSON encode.
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any, Final
 
 import msgspec
@@ -87,6 +89,24 @@ def text_completion(
     if usage is not None:
         out["usage"] = usage
     return out
+
+
+def embedding_list(model: str, vectors: list[list[float]], *, as_base64: bool, tokens: int) -> JSON:
+    """An OpenAI embeddings answer; base64 is float32 little-endian, as OpenAI sends it."""
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if as_base64 else v,
+        }
+        for i, v in enumerate(vectors)
+    ]
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def tool_call(call_id: str, name: str, arguments: Any) -> JSON:

@@ -10,6 +10,7 @@ from crossroads.providers.azure import AzureOpenAI
 from crossroads.providers.base import CHAT, MESSAGES, Adapter
 from crossroads.providers.bedrock import BedrockAdapter
 from crossroads.providers.compatible import TABLE
+from crossroads.providers.gemini import GeminiAdapter
 from crossroads.providers.messages import MessagesBridge
 from crossroads.providers.mock import MockAdapter
 from crossroads.providers.openai import OpenAIFormat
@@ -65,4 +66,6 @@ def build_registry(
     adapters["anthropic"] = AnthropicAdapter(overrides.get("anthropic"))
     adapters["bedrock"] = BedrockAdapter(overrides.get("bedrock"))
     adapters["azure-openai"] = AzureOpenAI(overrides.get("azure-openai"))
+    for slug in ("google", "gemini"):  # Portkey's slug, and the name people type
+        adapters[slug] = GeminiAdapter(slug, overrides.get(slug))
     return Registry(adapters)

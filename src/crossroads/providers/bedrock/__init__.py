@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import re
-import struct
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from botocore.credentials import Credentials
 from crossroads.codecs.eventstream import EventStreamDecoder, EventStreamError
 from crossroads.codecs.sse import frame
 from crossroads.errors import BadRequest, UnsupportedEndpoint, UpstreamError, UpstreamUnavailable
+from crossroads.providers import chunks
 from crossroads.providers.anthropic.stream import anthropic_error_event
 from crossroads.providers.base import (
     CHAT,
@@ -264,19 +264,7 @@ def _embedding_response(model: str, request: JSON, answer: JSON, tokens: str | N
         vectors = embeddings.get("float", []) if isinstance(embeddings, dict) else embeddings
     else:
         vectors = [answer.get("embedding") or []]
-    as_base64 = request.get("encoding_format") == "base64"
-    data = [
-        {
-            "object": "embedding",
-            "index": i,
-            "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if as_base64 else v,
-        }
-        for i, v in enumerate(vectors)
-    ]
     count = int(tokens) if tokens and tokens.isdigit() else int(answer.get("inputTextTokenCount") or 0)
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": count, "total_tokens": count},
-    }
+    return chunks.embedding_list(
+        model, vectors, as_base64=request.get("encoding_format") == "base64", tokens=count
+    )

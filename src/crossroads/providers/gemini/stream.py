@@ -1,0 +1,112 @@
+"""Gemini's `streamGenerateContent?alt=sse` -> OpenAI chunks.
+
+Each event is a whole GenerateContentResponse holding only what is new: text parts, whole
+function calls (a call arrives complete, in one event), running usage, and on the last event
+the finish reason. There is no end marker: the body ends. So a stream is complete only if a
+finish reason came; the usage chunk (when asked) goes out at the end, from the last usage seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from crossroads.codecs.sse import Event
+from crossroads.errors import UpstreamUnavailable
+from crossroads.providers.base import StreamInterrupted
+from crossroads.providers.chunks import ChunkWriter
+from crossroads.providers.gemini.response import call_id, error_from, finish_reason, openai_usage
+from crossroads.providers.stream import SSETranslator
+
+
+class GeminiToOpenAI(SSETranslator):
+    def __init__(
+        self, *, provider: str, model: str, created: int, include_usage: bool, strict: bool, completion: bool
+    ) -> None:
+        super().__init__()
+        self._provider = provider
+        self._model = model
+        self._strict = strict
+        self._out = ChunkWriter(created=created, include_usage=include_usage, completion=completion)
+        self._calls = 0
+        self._usage: dict[str, Any] | None = None
+        self._reason: str | None = None
+        self._response_id = "gemini"
+        self._prefix = "cmpl-" if completion else "chatcmpl-"
+
+    def on_event(self, event: Event) -> list[bytes]:
+        if event.comment or not event.data or self._out.finished:
+            return []
+        try:
+            data = msgspec.json.decode(event.data)
+        except msgspec.DecodeError:
+            return []  # a malformed event is skipped, never fatal
+        if not isinstance(data, dict):
+            return []
+        if "error" in data:
+            code = (data.get("error") or {}).get("code") if isinstance(data.get("error"), dict) else None
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+            raise StreamInterrupted(error_from(data, status, self._provider))
+        out = self._out
+        parts: list[bytes] = []
+        if not out.started:
+            response_id = str(data.get("responseId") or "gemini")
+            self._response_id = response_id
+            out.start(self._prefix + response_id, str(data.get("modelVersion") or self._model))
+            parts.append(out.role())
+        if isinstance(data.get("usageMetadata"), dict):
+            self._usage = data["usageMetadata"]
+        candidates = data.get("candidates") or []
+        candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            if not isinstance(part, dict):
+                continue
+            if "functionCall" in part:
+                function = part["functionCall"] or {}
+                ordinal = self._calls
+                self._calls += 1
+                identifier = call_id(self._response_id, ordinal, part.get("thoughtSignature"))
+                arguments = msgspec.json.encode(function.get("args") or {}).decode()
+                parts.append(out.tool_start(ordinal, identifier, str(function.get("name", ""))))
+                parts.append(out.tool_arguments(ordinal, arguments))
+            elif isinstance(part.get("text"), str) and part["text"]:
+                if part.get("thought"):
+                    if not self._strict:
+                        parts.append(out.reasoning(part["text"]))
+                else:
+                    parts.append(out.text(part["text"]))
+        reason = candidate.get("finishReason")
+        if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
+            reason = "SAFETY"
+        if isinstance(reason, str) and reason:
+            parts.append(out.finish(finish_reason(reason, called=self._calls > 0)))
+        return [p for p in parts if p]
+
+    def feed(self, data: bytes) -> bytes:
+        return self._collect(self._decoder.feed(data))
+
+    def close(self) -> bytes:
+        out = self._collect(self._decoder.close())
+        if not self._out.finished:
+            raise StreamInterrupted(
+                UpstreamUnavailable(
+                    f"{self._provider} ended the stream before its finish reason", provider=self._provider
+                ),
+                out,
+            )
+        return out + self._out.usage(openai_usage(self._usage)) + self.terminator
+
+    def on_end(self) -> list[bytes]:
+        return []
+
+    def _collect(self, events: list[Event]) -> bytes:
+        """Chunks come framed from the ChunkWriter, so they are joined, not framed again."""
+        parts: list[bytes] = []
+        for event in events:
+            try:
+                parts += self.on_event(event)
+            except StreamInterrupted as exc:
+                exc.partial = b"".join(parts)
+                raise
+        return b"".join(parts)
