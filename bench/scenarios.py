@@ -151,6 +151,29 @@ BEDROCK_STREAM = b"".join(
     ]
 )
 
+# ... and as Gemini streams them (streamGenerateContent?alt=sse: whole responses, no end marker).
+GEMINI_SSE = "".join(
+    "data: " + json.dumps(payload, separators=(",", ":")) + "\r\n\r\n"
+    for payload in [
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": w + " "}]},
+                    **({"finishReason": "STOP"} if i == 19 else {}),
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 27,
+                "candidatesTokenCount": i + 1,
+                "totalTokenCount": 28 + i,
+            },
+            "modelVersion": "gemini-bench",
+            "responseId": "bench0000000000",
+        }
+        for i, w in enumerate(_WORDS[:20])
+    ]
+)
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -158,7 +181,7 @@ class Scenario:
     upstream_prefix: str  # nginx location prefix
     stream: bool
     failing_first: bool = False  # gateways get a fallback config whose first target answers 503
-    provider: str = "openai"  # openai, anthropic or bedrock: which wire format the upstream speaks
+    provider: str = "openai"  # openai, anthropic, bedrock or google: which wire format the upstream speaks
     cached: bool = (
         False  # gateways are asked to cache (x-portkey-cache: simple): every request after the first hits
     )
@@ -188,6 +211,17 @@ class Scenario:
                 "x-portkey-aws-access-key-id": "AKIDBENCH",
                 "x-portkey-aws-secret-access-key": "bench",
                 "x-portkey-aws-region": "us-east-1",
+            }
+        if self.provider == "google":
+            root = f"http://127.0.0.1:{upstream_port}{self.upstream_prefix}"
+            if target == "direct":
+                return f"{root}/v1beta/models/{CHAT_REQUEST['model']}:streamGenerateContent?alt=sse", {
+                    "x-goog-api-key": "bench"
+                }
+            return url, {
+                "x-portkey-provider": "google",
+                "x-portkey-custom-host": root,
+                "authorization": "Bearer bench",
             }
         if target == "direct":
             return f"{base}/chat/completions", {"authorization": "Bearer sk-bench"}
@@ -235,6 +269,7 @@ SCENARIOS = (
     Scenario(name="chat-cached", upstream_prefix="/json", stream=False, cached=True),
     Scenario(name="anthropic-stream", upstream_prefix="/anthropic", stream=True, provider="anthropic"),
     Scenario(name="bedrock-stream", upstream_prefix="/bedrock", stream=True, provider="bedrock"),
+    Scenario(name="gemini-stream", upstream_prefix="/gemini", stream=True, provider="google"),
 )
 
 
@@ -249,6 +284,7 @@ def nginx_locations(work: Path) -> str:
     (work / "bedrock.bin").write_bytes(BEDROCK_STREAM)
     (work / "error.json").write_text(ERROR_RESPONSE)
     (work / "chat.sse").write_text(SSE_RESPONSE)
+    (work / "gemini.sse").write_text(GEMINI_SSE)
     return (
         f"location = /json/v1/chat/completions {{ default_type application/json; alias {work}/chat.json;"
         " error_page 405 =200 $uri; }\n"
@@ -258,6 +294,8 @@ def nginx_locations(work: Path) -> str:
         " error_page 405 =503 $uri; }\n"
         f"location = /anthropic/v1/messages {{ default_type text/event-stream; alias {work}/anthropic.sse;"
         " error_page 405 =200 $uri; }\n"
+        f"location = /gemini/v1beta/models/{CHAT_REQUEST['model']}:streamGenerateContent {{"
+        f" default_type text/event-stream; alias {work}/gemini.sse; error_page 405 =200 $uri; }}\n"
         f"location = /bedrock/model/{CHAT_REQUEST['model']}/converse-stream {{"
         f" default_type application/vnd.amazon.eventstream; alias {work}/bedrock.bin;"
         " error_page 405 =200 $uri; }\n"

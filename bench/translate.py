@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from bench.scenarios import ANTHROPIC_SSE, BEDROCK_STREAM, CHAT_REQUEST, SSE_RESPONSE
+from bench.scenarios import ANTHROPIC_SSE, BEDROCK_STREAM, CHAT_REQUEST, GEMINI_SSE, SSE_RESPONSE
 from crossroads.providers.base import CHAT, Call, Target
 from crossroads.providers.registry import build_registry
 
@@ -51,6 +51,7 @@ def main() -> None:
         ("OpenAI passthrough", "openai", SSE_RESPONSE.encode()),
         ("Anthropic SSE", "anthropic", ANTHROPIC_SSE.encode()),
         ("Bedrock event stream", "bedrock", BEDROCK_STREAM),
+        ("Gemini SSE", "google", GEMINI_SSE.encode()),
     ):
         best = min(measure(provider, body)[0] for _ in range(5))
         _, chunks = measure(provider, body, rounds=1)

@@ -20,6 +20,34 @@ from crossroads.providers.gemini.response import call_id, error_from, finish_rea
 from crossroads.providers.stream import SSETranslator
 
 
+class Part(msgspec.Struct):
+    text: str | None = None
+    thought: bool | None = None
+    functionCall: dict[str, Any] | None = None
+    thoughtSignature: str | None = None
+
+
+class Content(msgspec.Struct):
+    parts: list[Part] | None = None
+
+
+class Candidate(msgspec.Struct):
+    content: Content | None = None
+    finishReason: str | None = None
+
+
+class Chunk(msgspec.Struct):
+    candidates: list[Candidate] | None = None
+    usageMetadata: dict[str, Any] | None = None
+    modelVersion: str | None = None
+    responseId: str | None = None
+    promptFeedback: dict[str, Any] | None = None
+    error: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(Chunk).decode
+
+
 class GeminiToOpenAI(SSETranslator):
     def __init__(
         self, *, provider: str, model: str, created: int, include_usage: bool, strict: bool, completion: bool
@@ -39,47 +67,42 @@ class GeminiToOpenAI(SSETranslator):
         if event.comment or not event.data or self._out.finished:
             return []
         try:
-            data = msgspec.json.decode(event.data)
+            data = _decode_chunk(event.data)
         except msgspec.DecodeError:
             return []  # a malformed event is skipped, never fatal
-        if not isinstance(data, dict):
-            return []
-        if "error" in data:
-            code = (data.get("error") or {}).get("code") if isinstance(data.get("error"), dict) else None
+        if data.error is not None:
+            code = data.error.get("code") if isinstance(data.error, dict) else None
             status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-            raise StreamInterrupted(error_from(data, status, self._provider))
+            raise StreamInterrupted(error_from({"error": data.error}, status, self._provider))
         out = self._out
         parts: list[bytes] = []
         if not out.started:
-            response_id = str(data.get("responseId") or "gemini")
-            self._response_id = response_id
-            out.start(self._prefix + response_id, str(data.get("modelVersion") or self._model))
+            self._response_id = data.responseId or "gemini"
+            out.start(self._prefix + self._response_id, data.modelVersion or self._model)
             parts.append(out.role())
-        if isinstance(data.get("usageMetadata"), dict):
-            self._usage = data["usageMetadata"]
-        candidates = data.get("candidates") or []
-        candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
-        for part in (candidate.get("content") or {}).get("parts") or ():
-            if not isinstance(part, dict):
-                continue
-            if "functionCall" in part:
-                function = part["functionCall"] or {}
+        if data.usageMetadata is not None:
+            self._usage = data.usageMetadata
+        candidate = data.candidates[0] if data.candidates else None
+        content = candidate.content if candidate is not None else None
+        for part in (content.parts if content is not None else None) or ():
+            if part.functionCall is not None:
+                function = part.functionCall
                 ordinal = self._calls
                 self._calls += 1
-                identifier = call_id(self._response_id, ordinal, part.get("thoughtSignature"))
+                identifier = call_id(self._response_id, ordinal, part.thoughtSignature)
                 arguments = msgspec.json.encode(function.get("args") or {}).decode()
                 parts.append(out.tool_start(ordinal, identifier, str(function.get("name", ""))))
                 parts.append(out.tool_arguments(ordinal, arguments))
-            elif isinstance(part.get("text"), str) and part["text"]:
-                if part.get("thought"):
+            elif part.text:
+                if part.thought:
                     if not self._strict:
-                        parts.append(out.reasoning(part["text"]))
+                        parts.append(out.reasoning(part.text))
                 else:
-                    parts.append(out.text(part["text"]))
-        reason = candidate.get("finishReason")
-        if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
+                    parts.append(out.text(part.text))
+        reason = candidate.finishReason if candidate is not None else None
+        if candidate is None and (data.promptFeedback or {}).get("blockReason"):
             reason = "SAFETY"
-        if isinstance(reason, str) and reason:
+        if reason:
             parts.append(out.finish(finish_reason(reason, called=self._calls > 0)))
         return [p for p in parts if p]
 
