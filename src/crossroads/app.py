@@ -22,6 +22,7 @@ from crossroads.pipeline.access import Access
 from crossroads.pipeline.caching import Caching
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.plan import Planner
+from crossroads.pipeline.tokens import Tokens
 from crossroads.providers.registry import Registry, build_registry
 from crossroads.routing.breaker import HealthStore, NoHealth
 from crossroads.settings import SemanticCacheSettings, Settings, SettingsError, load_settings
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> GatewayApp:
         health=health,
         access=access,
         caching=caching,
+        tokens=Tokens(client, hosts),
     )
     gateway_ref.append(gateway)
     admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)

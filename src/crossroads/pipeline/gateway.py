@@ -35,6 +35,7 @@ from crossroads.pipeline.headers import RequestOptions
 from crossroads.pipeline.metering import StreamMeter, json_usage
 from crossroads.pipeline.outcome import JsonOutcome, Meta, Outcome, RawOutcome, StreamOutcome
 from crossroads.pipeline.plan import Planner, Route
+from crossroads.pipeline.tokens import Tokens
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
@@ -45,6 +46,7 @@ from crossroads.providers.base import (
     StreamInterrupted,
     StreamTranslator,
     Target,
+    TokenExchanger,
 )
 from crossroads.providers.openai import HOP_BY_HOP
 from crossroads.providers.registry import Registry
@@ -89,10 +91,16 @@ class Gateway:
         health: HealthStore,
         access: Access | None = None,
         caching: Caching | None = None,
+        tokens: Tokens | None = None,
     ) -> None:
         self.settings = settings
         self.access = access
         self.caching = caching
+        self.tokens = tokens
+        # Adapters whose credential is exchanged for an access token first, by name.
+        self._exchangers: dict[str, TokenExchanger] = {
+            slug: adapter for slug in registry if isinstance(adapter := registry.get(slug), TokenExchanger)
+        }
         self.registry = registry
         self.client = client
         self.planner = planner
@@ -258,6 +266,9 @@ class Gateway:
             raise UpstreamTimeout(message, provider=adapter.name) from None
 
     async def attempt(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
+        exchanger = self._exchangers.get(adapter.name)
+        if exchanger is not None and self.tokens is not None:
+            target = await self.tokens.target_for(exchanger, target)
         request = adapter.build(call, target)
         responder = adapter.responder
         resp = await (responder.respond(request) if responder is not None else self.client.send(request))

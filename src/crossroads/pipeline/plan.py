@@ -175,7 +175,8 @@ class Planner:
         if same_as_header:
             options.update(opts.options)
         options = {
-            k: Secret(v) if k in SECRET_OPTIONS and isinstance(v, str) else v for k, v in options.items()
+            k: _secret(v) if k in SECRET_OPTIONS and isinstance(v, str | dict) else v
+            for k, v in options.items()
         }
         target = Target(
             provider=provider,
@@ -348,3 +349,8 @@ def _health_key(target: Target, overrides: Mapping[str, Any] | None) -> str:
 
 def _where(path: str) -> str:
     return f"{path.removeprefix('config.').removeprefix('config')}." if path != "config" else ""
+
+
+def _secret(value: str | dict[str, Any]) -> Secret:
+    """A credential option as a Secret; an object (a service account JSON in a config) as its JSON text."""
+    return Secret(value if isinstance(value, str) else msgspec.json.encode(value).decode())

@@ -9,7 +9,7 @@ chunks. The pipeline does the I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -161,3 +161,25 @@ class Adapter(Protocol):
     def responder(self) -> LocalResponder | None:
         """Set for providers answered in process instead of over HTTP."""
         ...
+
+
+@runtime_checkable
+class TokenExchanger(Protocol):
+    """An adapter whose credential must first be exchanged for a short-lived access token
+    (a Google service account's signed JWT for an OAuth2 token). The adapter builds the
+    exchange and reads its answer; the pipeline sends it and caches the token."""
+
+    name: str
+
+    def token_key(self, target: Target) -> str | None:
+        """A fingerprint of the credential to exchange (the token cache's key), or None when
+        the target already carries a usable token."""
+        ...
+
+    def token_request(self, target: Target, now: float) -> UpstreamRequest: ...
+
+    def token_from(self, status: int, body: bytes) -> tuple[Secret, float]:
+        """The access token and its lifetime in seconds; raise UpstreamError if refused."""
+        ...
+
+    def with_token(self, target: Target, token: Secret) -> Target: ...

@@ -14,6 +14,7 @@ from crossroads.providers.gemini import GeminiAdapter
 from crossroads.providers.messages import MessagesBridge
 from crossroads.providers.mock import MockAdapter
 from crossroads.providers.openai import OpenAIFormat
+from crossroads.providers.vertex import VertexAdapter
 
 
 class UnknownProvider(BadRequest):
@@ -68,4 +69,5 @@ def build_registry(
     adapters["azure-openai"] = AzureOpenAI(overrides.get("azure-openai"))
     for slug in ("google", "gemini"):  # Portkey's slug, and the name people type
         adapters[slug] = GeminiAdapter(slug, overrides.get(slug))
+    adapters["vertex-ai"] = VertexAdapter(overrides.get("vertex-ai"))
     return Registry(adapters)

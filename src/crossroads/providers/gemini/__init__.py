@@ -80,10 +80,7 @@ class GeminiAdapter:
                 path = f"/models/{model}:batchEmbedContents"
                 translated = embeddings_to_gemini(call.json, model)
             else:
-                if call.endpoint == CHAT:
-                    translated = chat_to_gemini(call.json, stream=call.stream)
-                else:
-                    translated = completion_to_gemini(call.json)
+                translated = self.translate(call)
                 path = f"/models/{model}:{'streamGenerateContent' if call.stream else 'generateContent'}"
                 if call.stream:
                     query = "alt=sse"
@@ -97,6 +94,13 @@ class GeminiAdapter:
         return UpstreamRequest(
             method, url, self.headers(call, target), body, guarded=target.custom_host is not None
         )
+
+    def translate(self, call: Call) -> JSON:
+        """A chat or completion request as a `generateContent` body."""
+        assert call.json is not None
+        if call.endpoint == CHAT:
+            return chat_to_gemini(call.json, stream=call.stream)
+        return completion_to_gemini(call.json)
 
     def base(self, target: Target) -> str:
         if not target.custom_host:
