@@ -17,6 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from crossroads.errors import BadRequest
+from crossroads.providers.turns import append_turn
 
 JSON = dict[str, Any]
 DEFAULT_MAX_TOKENS: Final = 4096
@@ -135,11 +136,11 @@ def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON], list[JSON]
         if role in ("system", "developer"):
             system_blocks += _text_blocks(message.get("content"), f"messages[{index}].content")
         elif role == "user":
-            _append(turns, "user", _user_blocks(message.get("content"), index))
+            append_turn(turns, "user", _user_blocks(message.get("content"), index))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, index))
+            append_turn(turns, "assistant", _assistant_blocks(message, index))
         elif role in ("tool", "function"):
-            _append(turns, "user", [_tool_result(message, index)], results=True)
+            append_turn(turns, "user", [_tool_result(message, index)], is_result=_is_result)
         else:
             raise BadRequest(
                 f"messages[{index}].role {role!r} is not one of system, developer, user, assistant, tool",
@@ -152,20 +153,8 @@ def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON], list[JSON]
     return system, turns
 
 
-def _append(turns: list[JSON], role: str, blocks: list[JSON], *, results: bool = False) -> None:
-    """Add blocks as a turn, merging with the previous turn of the same role. Tool results
-    must open their user turn, so they go before any text already there."""
-    if turns and turns[-1]["role"] == role:
-        previous = turns[-1]["content"]
-        if results:
-            first_other = next(
-                (i for i, b in enumerate(previous) if b.get("type") != "tool_result"), len(previous)
-            )
-            previous[first_other:first_other] = blocks
-        else:
-            previous.extend(blocks)
-        return
-    turns.append({"role": role, "content": blocks})
+def _is_result(block: JSON) -> bool:
+    return block.get("type") == "tool_result"
 
 
 def _text_blocks(content: Any, where: str) -> list[JSON]:

@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 
 from crossroads.errors import BadRequest
+from crossroads.providers.turns import append_turn, arguments_object, texts
 
 JSON = dict[str, Any]
 DEFAULT_MAX_TOKENS: Final = 4096
@@ -98,11 +99,11 @@ def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON], set[str]]:
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            system += [{"text": t} for t in _texts(content, index) if t]
+            system += [{"text": t} for t in texts(content, index) if t]
         elif role == "user":
-            _append(turns, "user", _user(content, index))
+            append_turn(turns, "user", _user(content, index))
         elif role == "assistant":
-            blocks: list[JSON] = [{"text": t} for t in _texts(content, index) if t]
+            blocks: list[JSON] = [{"text": t} for t in texts(content, index) if t]
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
                 used.add(function.get("name", ""))
@@ -111,12 +112,11 @@ def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON], set[str]]:
                         "toolUse": {
                             "toolUseId": call.get("id"),
                             "name": function.get("name"),
-                            "input": _arguments(function.get("arguments"), index),
+                            "input": arguments_object(function.get("arguments"), index),
                         }
                     }
                 )
-            if blocks:
-                _append(turns, "assistant", blocks)
+            append_turn(turns, "assistant", blocks)
         elif role == "tool":
             result = {
                 "toolResult": {
@@ -125,32 +125,14 @@ def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON], set[str]]:
                     "status": "success",
                 }
             }
-            _append(turns, "user", [result], results=True)
+            append_turn(turns, "user", [result], is_result=_is_result)
         else:
             raise BadRequest(f"messages[{index}].role {role!r} is not supported by Bedrock", param="messages")
     return system, turns, used
 
 
-def _append(turns: list[JSON], role: str, blocks: list[JSON], *, results: bool = False) -> None:
-    if turns and turns[-1]["role"] == role:
-        previous = turns[-1]["content"]
-        if results:
-            at = next((i for i, b in enumerate(previous) if "toolResult" not in b), len(previous))
-            previous[at:at] = blocks
-        else:
-            previous.extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
-
-
-def _texts(content: Any, index: int) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if content is None:
-        return []
-    if isinstance(content, list):
-        return [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    raise BadRequest(f"messages[{index}].content must be a string or a list of parts", param="messages")
+def _is_result(block: JSON) -> bool:
+    return "toolResult" in block
 
 
 def _user(content: Any, index: int) -> list[JSON]:
@@ -211,18 +193,6 @@ def _doc_name(name: str) -> str:
     # Bedrock allows letters, digits, spaces, hyphens, parentheses and brackets in names.
     cleaned = "".join(c if c.isalnum() or c in " -()[]" else "-" for c in name.rsplit(".", 1)[0])
     return cleaned[:200] or "document"
-
-
-def _arguments(arguments: Any, index: int) -> Any:
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        value = msgspec.json.decode(arguments or "{}")
-    except msgspec.DecodeError:
-        raise BadRequest(
-            f"messages[{index}].tool_calls: arguments are not valid JSON", param="messages"
-        ) from None
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _result(content: Any) -> list[JSON]:

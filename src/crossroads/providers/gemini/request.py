@@ -22,6 +22,7 @@ from typing import Any, Final
 import msgspec
 
 from crossroads.errors import BadRequest
+from crossroads.providers.turns import append_turn, arguments_object, texts
 
 JSON = dict[str, Any]
 SIGNATURE_MARK: Final = "~ts~"
@@ -117,11 +118,11 @@ def _contents(messages: list[Any]) -> tuple[list[str], list[JSON]]:
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            system += [t for t in _texts(content, index) if t]
+            system += [t for t in texts(content, index) if t]
         elif role == "user":
-            _append(contents, "user", _user_parts(content, index))
+            append_turn(contents, "user", _user_parts(content, index), key="parts")
         elif role == "assistant":
-            parts: list[JSON] = [{"text": t} for t in _texts(content, index) if t]
+            parts: list[JSON] = [{"text": t} for t in texts(content, index) if t]
             for call in message.get("tool_calls") or ():
                 function = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(function, dict) or not isinstance(function.get("name"), str):
@@ -131,13 +132,17 @@ def _contents(messages: list[Any]) -> tuple[list[str], list[JSON]]:
                 call_id = call.get("id")
                 if isinstance(call_id, str):
                     names[call_id] = function["name"]
-                part: JSON = {"functionCall": {"name": function["name"], "args": _args(function, index)}}
+                part: JSON = {
+                    "functionCall": {
+                        "name": function["name"],
+                        "args": arguments_object(function.get("arguments"), index),
+                    }
+                }
                 signature = signature_of(call_id)
                 if signature:
                     part["thoughtSignature"] = signature
                 parts.append(part)
-            if parts:
-                _append(contents, "model", parts)
+            append_turn(contents, "model", parts, key="parts")
         elif role == "tool":
             call_id = message.get("tool_call_id")
             name = names.get(call_id) if isinstance(call_id, str) else None
@@ -148,42 +153,20 @@ def _contents(messages: list[Any]) -> tuple[list[str], list[JSON]]:
                     param=f"messages[{index}].tool_call_id",
                 )
             response = {"functionResponse": {"name": name, "response": _tool_result(content)}}
-            _append(contents, "user", [response], results=True)
+            append_turn(contents, "user", [response], key="parts", is_result=_is_response)
         else:
             raise BadRequest(f"messages[{index}].role {role!r} is not supported by Gemini", param="messages")
     return system, contents
+
+
+def _is_response(part: JSON) -> bool:
+    return "functionResponse" in part
 
 
 def signature_of(call_id: Any) -> str | None:
     if isinstance(call_id, str) and SIGNATURE_MARK in call_id:
         return call_id.split(SIGNATURE_MARK, 1)[1] or None
     return None
-
-
-def _append(contents: list[JSON], role: str, parts: list[JSON], *, results: bool = False) -> None:
-    """Consecutive turns of one role merge (Gemini wants them alternating); function
-    responses go before any user text in the same turn."""
-    if not parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        previous = contents[-1]["parts"]
-        if results:
-            at = next((i for i, p in enumerate(previous) if "functionResponse" not in p), len(previous))
-            previous[at:at] = parts
-        else:
-            previous.extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
-
-
-def _texts(content: Any, index: int) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if content is None:
-        return []
-    if isinstance(content, list):
-        return [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    raise BadRequest(f"messages[{index}].content must be a string or a list of parts", param="messages")
 
 
 def _user_parts(content: Any, index: int) -> list[JSON]:
@@ -227,19 +210,6 @@ def _media(url: Any, where: str, default_type: str) -> JSON:
         return {"inlineData": {"mimeType": header[5:].removesuffix(";base64").lower(), "data": data}}
     guessed = mimetypes.guess_type(url.split("?", 1)[0])[0]
     return {"fileData": {"mimeType": guessed or default_type, "fileUri": url}}
-
-
-def _args(function: JSON, index: int) -> JSON:
-    arguments = function.get("arguments")
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        value = msgspec.json.decode(arguments or "{}")
-    except (msgspec.DecodeError, TypeError):
-        raise BadRequest(
-            f"messages[{index}].tool_calls: arguments are not valid JSON", param="messages"
-        ) from None
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _tool_result(content: Any) -> JSON:
