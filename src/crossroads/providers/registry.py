@@ -9,6 +9,7 @@ from crossroads.providers.anthropic import AnthropicAdapter
 from crossroads.providers.azure import AzureOpenAI
 from crossroads.providers.base import CHAT, MESSAGES, Adapter
 from crossroads.providers.bedrock import BedrockAdapter
+from crossroads.providers.cohere import CohereAdapter
 from crossroads.providers.compatible import TABLE
 from crossroads.providers.gemini import GeminiAdapter
 from crossroads.providers.messages import MessagesBridge
@@ -70,4 +71,5 @@ def build_registry(
     for slug in ("google", "gemini"):  # Portkey's slug, and the name people type
         adapters[slug] = GeminiAdapter(slug, overrides.get(slug))
     adapters["vertex-ai"] = VertexAdapter(overrides.get("vertex-ai"))
+    adapters["cohere"] = CohereAdapter(overrides.get("cohere"))
     return Registry(adapters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossroads.codecs.sse import DONE, Event, SSEDecoder, frame
-from crossroads.errors import UpstreamError
+from crossroads.errors import UpstreamError, UpstreamUnavailable
 from crossroads.providers.base import StreamInterrupted
 
 
@@ -49,3 +49,43 @@ class SSETranslator:
             for payload in payloads:
                 out.append(frame(payload))
         return b"".join(out)
+
+
+class ChunkTranslator(SSETranslator):
+    """For translators whose `on_event` returns chunks already framed (by a ChunkWriter):
+    they are joined, not framed again. `complete` says whether the upstream ended properly;
+    `ending` is what goes out after the last event (the usage chunk, say)."""
+
+    provider = ""
+    unfinished = "ended the stream before it finished"
+
+    def complete(self) -> bool:
+        raise NotImplementedError
+
+    def ending(self) -> bytes:
+        return b""
+
+    def feed(self, data: bytes) -> bytes:
+        return self._collect(self._decoder.feed(data))
+
+    def close(self) -> bytes:
+        out = self._collect(self._decoder.close())
+        if not self.complete():
+            raise StreamInterrupted(
+                UpstreamUnavailable(f"{self.provider} {self.unfinished}", provider=self.provider),
+                out,
+            )
+        return out + self.ending() + self.terminator
+
+    def on_end(self) -> list[bytes]:
+        return []
+
+    def _collect(self, events: list[Event]) -> bytes:
+        parts: list[bytes] = []
+        for event in events:
+            try:
+                parts += self.on_event(event)
+            except StreamInterrupted as exc:
+                exc.partial = b"".join(parts)
+                raise
+        return b"".join(parts)

@@ -13,11 +13,10 @@ from typing import Any
 import msgspec
 
 from crossroads.codecs.sse import Event
-from crossroads.errors import UpstreamUnavailable
 from crossroads.providers.base import StreamInterrupted
 from crossroads.providers.chunks import ChunkWriter
 from crossroads.providers.gemini.response import call_id, error_from, finish_reason, openai_usage
-from crossroads.providers.stream import SSETranslator
+from crossroads.providers.stream import ChunkTranslator
 
 
 class Part(msgspec.Struct):
@@ -48,12 +47,14 @@ class Chunk(msgspec.Struct):
 _decode_chunk = msgspec.json.Decoder(Chunk).decode
 
 
-class GeminiToOpenAI(SSETranslator):
+class GeminiToOpenAI(ChunkTranslator):
+    unfinished = "ended the stream before its finish reason"
+
     def __init__(
         self, *, provider: str, model: str, created: int, include_usage: bool, strict: bool, completion: bool
     ) -> None:
         super().__init__()
-        self._provider = provider
+        self.provider = self._provider = provider
         self._model = model
         self._strict = strict
         self._out = ChunkWriter(created=created, include_usage=include_usage, completion=completion)
@@ -106,30 +107,8 @@ class GeminiToOpenAI(SSETranslator):
             parts.append(out.finish(finish_reason(reason, called=self._calls > 0)))
         return [p for p in parts if p]
 
-    def feed(self, data: bytes) -> bytes:
-        return self._collect(self._decoder.feed(data))
+    def complete(self) -> bool:
+        return self._out.finished
 
-    def close(self) -> bytes:
-        out = self._collect(self._decoder.close())
-        if not self._out.finished:
-            raise StreamInterrupted(
-                UpstreamUnavailable(
-                    f"{self._provider} ended the stream before its finish reason", provider=self._provider
-                ),
-                out,
-            )
-        return out + self._out.usage(openai_usage(self._usage)) + self.terminator
-
-    def on_end(self) -> list[bytes]:
-        return []
-
-    def _collect(self, events: list[Event]) -> bytes:
-        """Chunks come framed from the ChunkWriter, so they are joined, not framed again."""
-        parts: list[bytes] = []
-        for event in events:
-            try:
-                parts += self.on_event(event)
-            except StreamInterrupted as exc:
-                exc.partial = b"".join(parts)
-                raise
-        return b"".join(parts)
+    def ending(self) -> bytes:
+        return self._out.usage(openai_usage(self._usage))
