@@ -27,6 +27,7 @@ from crossroads.storage.catalog import open_catalog
 from tests.support import aws
 from tests.support.databases import database, postgres_schema
 from tests.support.gateway import CROSSROADS, GatewayProcess, GatewayServer
+from tests.support.google import TOKEN, service_account, token_endpoint
 from tests.support.upstream import FakeUpstream, Reply, fixture_bytes
 
 MASTER = base64.b64encode(os.urandom(32)).decode()
@@ -707,3 +708,30 @@ def test_lists_are_paginated_as_the_sdk_asks(gov: GatewayServer) -> None:
     assert listed.total == 5 and [k["id"] for k in listed.data] == ids[3:]
     bad = client.get("/v1/api-keys", params={"page_size": "0"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "page_size"
+
+
+def test_a_vertex_virtual_key_exchanges_its_stored_service_account(
+    gov: GatewayServer, fake: FakeUpstream
+) -> None:
+    fake.on("POST", "/token", token_endpoint(fake))
+    path = "/v1/projects/sa-project/locations/europe-west1/publishers/google/models/"
+    path += "gemini-2.0-flash:generateContent"
+    fake.on("POST", path, Reply(body=fixture_bytes("gemini/generateContent.function-call.json")))
+    slug = new_virtual_key(
+        gov,
+        name="vertex",
+        provider="vertex-ai",
+        key=None,
+        customHost=fake.url,
+        vertexRegion="europe-west1",
+        vertexServiceAccountJson=service_account(fake),  # an object, as Portkey's API takes it
+    )
+    shown = admin(gov).get(f"/v1/virtual-keys/{slug}").text
+    assert "PRIVATE KEY" not in shown
+    resp = gov.client().post(
+        "/v1/chat/completions",
+        json={"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "Where am I?"}]},
+        headers={"x-portkey-api-key": ADMIN_KEY, "x-portkey-virtual-key": slug},
+    )
+    assert resp.status_code == 200, resp.text
+    assert fake.last().headers["authorization"] == f"Bearer {TOKEN}"

@@ -5,30 +5,20 @@ endpoint that verifies the signed JWT grant with the key's public half."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
-from urllib.parse import parse_qs
 
 import anthropic
 import httpx
-import jwt
 import openai
 import pytest
 from anthropic.types import Message
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.support import openapi
 from tests.support.gateway import GatewayServer
-from tests.support.upstream import FakeUpstream, Recorded, Reply, Stream, fixture_bytes
+from tests.support.google import TOKEN, service_account, token_endpoint
+from tests.support.upstream import FakeUpstream, Reply, Stream, fixture_bytes
 
-TOKEN = "ya29.vertex-access-token"
 ROOT = "/v1/projects/my-project/locations/europe-west4/publishers"
-PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PEM = PRIVATE.private_bytes(
-    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-).decode()
 
 
 def headers(fake: FakeUpstream, **extra: str) -> dict[str, str]:
@@ -39,33 +29,6 @@ def headers(fake: FakeUpstream, **extra: str) -> dict[str, str]:
         "x-portkey-vertex-region": "europe-west4",
         **extra,
     }
-
-
-def service_account(fake: FakeUpstream) -> dict[str, str]:
-    return {
-        "type": "service_account",
-        "project_id": "sa-project",
-        "private_key_id": "kid-1",
-        "private_key": PEM,
-        "client_email": "gateway@sa-project.iam.gserviceaccount.com",
-        "token_uri": f"{fake.url}/token",
-    }
-
-
-def token_endpoint(fake: FakeUpstream) -> Any:
-    def answer(seen: Recorded) -> Reply:
-        form = parse_qs(seen.body.decode())
-        assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
-        claims = jwt.decode(
-            form["assertion"][0], PRIVATE.public_key(), algorithms=["RS256"], audience=f"{fake.url}/token"
-        )
-        assert claims["iss"] == "gateway@sa-project.iam.gserviceaccount.com"
-        assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
-        assert claims["exp"] - claims["iat"] == 3600 and abs(claims["iat"] - time.time()) < 60
-        assert jwt.get_unverified_header(form["assertion"][0])["kid"] == "kid-1"
-        return Reply(body={"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"})
-
-    return answer
 
 
 def client(gateway: GatewayServer, extra: dict[str, str], key: str = TOKEN) -> openai.OpenAI:

@@ -385,9 +385,10 @@ class Admin:
                     shown.pop(field, None)
                     continue
                 if option in SECRET_OPTIONS:
-                    if not isinstance(value, str):
+                    text = msgspec.json.encode(value).decode() if isinstance(value, dict) else value
+                    if not isinstance(text, str):  # (an object: a service account key, as Portkey takes it)
                         raise BadRequest(f"{field} must be a string", param=field)
-                    secrets[option] = value
+                    secrets[option] = text
                     shown[field] = keyfmt.mask(value)
                 elif isinstance(value, str | int | float | bool):
                     options[option] = str(value).lower() if isinstance(value, bool) else str(value)
