@@ -3,8 +3,9 @@ Anthropic's Messages API (for Anthropic models) through InvokeModel.
 
 Credentials come from `x-portkey-aws-access-key-id`, `-aws-secret-access-key`,
 `-aws-session-token`, `-aws-region` or the config's `aws_*` fields, and every request is
-signed with SigV4 by botocore (service `bedrock`; the model id is URL-encoded in the path
-and encoded again in the canonical request, see the fixtures' test vector). A Bedrock API
+signed with SigV4 (`sigv4.py`, checked against botocore's signer; service `bedrock`; the
+model id is URL-encoded in the path and encoded again in the canonical request, see the
+fixtures' test vector). A Bedrock API
 key sent as `Authorization: Bearer` is used when no key pair is given.
 """
 
@@ -12,14 +13,12 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
 import msgspec
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from crossroads.codecs.eventstream import EventStreamDecoder, EventStreamError
 from crossroads.codecs.sse import frame
@@ -37,6 +36,7 @@ from crossroads.providers.base import (
     StreamTranslator,
     Target,
 )
+from crossroads.providers.bedrock import sigv4
 from crossroads.providers.bedrock.request import chat_to_converse
 from crossroads.providers.bedrock.response import (
     ConverseStream,
@@ -58,8 +58,9 @@ class BedrockAdapter:
     name = "bedrock"
     endpoints = frozenset({CHAT, EMBEDDINGS, MESSAGES})
 
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self._base_url = base_url.rstrip("/") if base_url else None
+        self._clock = clock  # the signature's time
         self._bridge = MessagesBridge(self)
 
     @property
@@ -96,7 +97,7 @@ class BedrockAdapter:
         headers = {"content-type": "application/json", **call.forwarded(target.forward_headers)}
         if action.endswith("stream"):
             headers["accept"] = "application/vnd.amazon.eventstream"
-        headers.update(_sign(url, payload, target))
+        headers.update(_sign(url, payload, target, self._clock()))
         return UpstreamRequest("POST", url, headers, payload, guarded=target.custom_host is not None)
 
     # -- response --------------------------------------------------------------------------
@@ -219,16 +220,20 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _sign(url: str, payload: bytes, target: Target) -> dict[str, str]:
+def _sign(url: str, payload: bytes, target: Target, now: float) -> dict[str, str]:
     access = _text(target.options.get("aws_access_key_id"))
     secret = _text(target.options.get("aws_secret_access_key"))
     if access and secret:
-        request = AWSRequest(
-            method="POST", url=url, data=payload, headers={"Content-Type": "application/json"}
+        return sigv4.sign(
+            url,
+            payload,
+            access_key=access,
+            secret_key=secret,
+            session_token=_text(target.options.get("aws_session_token")),
+            region=_region(target),
+            service="bedrock",
+            now=now,
         )
-        credentials = Credentials(access, secret, _text(target.options.get("aws_session_token")))
-        SigV4Auth(credentials, "bedrock", _region(target)).add_auth(request)
-        return {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
     if target.api_key:  # a Bedrock API key
         return {"authorization": f"Bearer {target.api_key.reveal()}"}
     raise BadRequest(
