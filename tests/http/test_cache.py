@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from openai import OpenAI
@@ -150,6 +151,41 @@ def test_a_stream_is_stored_when_complete_and_replayed(cached: GatewayServer, fa
     assert plain.headers["x-portkey-cache-status"] == "HIT"
     message = ChatCompletion.model_validate(plain.json()).choices[0].message
     assert message.content == text(live)
+
+
+def test_messages_streams_are_stored_and_replayed_for_the_anthropic_sdk(
+    cached: GatewayServer, fake: FakeUpstream
+) -> None:
+    recorded = fixture_bytes("anthropic/messages.stream.tool-use.sse.txt")
+    fake.on(
+        "POST",
+        "/v1/messages",
+        Stream(chunks=[recorded.split(b"event: message_stop")[0]]),
+        Stream(chunks=[recorded]),
+    )
+    head = headers(fake, **{"x-portkey-provider": "anthropic"})
+    client = anthropic.Anthropic(api_key="sk-ant", base_url=cached.url, default_headers=head, max_retries=0)
+    ask: Any = {
+        "model": "claude-sonnet-4",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Weather?"}],
+    }
+
+    with pytest.raises(anthropic.APIError), client.messages.stream(**ask) as stream:
+        stream.get_final_message()  # cut off before message_stop: an error, and nothing stored
+    with client.messages.stream(**ask) as stream:
+        live = stream.get_final_message()
+    assert len(fake.requests) == 2
+    with client.messages.with_streaming_response.create(**ask, stream=True) as resp:
+        assert resp.headers["x-portkey-cache-status"] == "HIT"
+    with client.messages.stream(**ask) as stream:
+        replayed = stream.get_final_message()
+    assert len(fake.requests) == 2
+    assert replayed.model_dump() == live.model_dump()
+    assert live.content[1].type == "tool_use" and live.content[1].input == {"location": "Paris"}
+    plain = client.messages.with_raw_response.create(**ask)
+    assert plain.headers["x-portkey-cache-status"] == "HIT" and len(fake.requests) == 2
+    assert plain.parse().model_dump() == live.model_dump()
 
 
 def test_a_plain_answer_is_replayed_to_a_streaming_request_with_usage(

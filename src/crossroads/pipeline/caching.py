@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from crossroads.cache.key import cache_key, tenant_of
+from crossroads.cache.messages import assemble_message, replay_message
 from crossroads.cache.question import question
 from crossroads.cache.service import Cache, Entry, Key, namespace_prefix
 from crossroads.cache.streams import DONE, assemble, replay
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # numpy and the embedders load only when a request first asks
     Embed = Callable[[str, Target], Awaitable[Vector]]
     Semantic = tuple[SimilarAnswers, Embed, float]  # the index, the embedder, the threshold
 CACHEABLE: Final = frozenset({CHAT, COMPLETIONS, EMBEDDINGS, MODERATIONS, IMAGES, MESSAGES})
-REPLAYABLE: Final = frozenset({CHAT, COMPLETIONS})  # streams we can store and replay
+REPLAYABLE: Final = frozenset({CHAT, COMPLETIONS, MESSAGES})  # streams we can store and replay
 MODES: Final = frozenset({"simple", "semantic"})
 
 
@@ -193,6 +194,8 @@ class Caching:
         provider: str,
         status: str,
         semantic: SemanticPut | None = None,
+        *,
+        endpoint: str = CHAT,
     ) -> None:
         """Mark a fresh answer to be stored once delivered (only a 200; a stream only if complete)."""
         meta = outcome.meta
@@ -203,7 +206,12 @@ class Caching:
                 meta.cache_put = CachePut(key=key, max_age_s=max_age, provider=provider, semantic=semantic)
         elif isinstance(outcome, StreamOutcome):
             put = CachePut(
-                key=key, max_age_s=max_age, provider=provider, stream=[outcome.first], semantic=semantic
+                key=key,
+                max_age_s=max_age,
+                provider=provider,
+                stream=[outcome.first],
+                semantic=semantic,
+                anthropic=endpoint == MESSAGES,
             )
             meta.cache_put = put
             _collect(outcome, put)
@@ -227,7 +235,8 @@ class Caching:
             assert isinstance(outcome, JsonOutcome)
             body, content_type = outcome.body, outcome.content_type
         else:
-            answer = assemble(b"".join(put.stream)) if put.complete else None
+            rebuild = assemble_message if put.anthropic else assemble
+            answer = rebuild(b"".join(put.stream)) if put.complete else None
             if answer is None:
                 return  # cut off, or not a stream we can replay: never stored
             body, content_type = msgspec.json.encode(answer), "application/json"
@@ -247,15 +256,17 @@ def answer_from(entry: Entry, call: Call, provider: str, status: str) -> Outcome
         except msgspec.DecodeError:
             answer = None
         if isinstance(answer, dict):
-            include_usage = bool(((call.json or {}).get("stream_options") or {}).get("include_usage"))
-            replayed = replay(answer, include_usage=include_usage)
-            body = replayed[: -len(DONE)]
+            if call.endpoint == MESSAGES:  # Anthropic's events, which end without a terminator
+                body, tail = replay_message(answer), b""
+            else:
+                include_usage = bool(((call.json or {}).get("stream_options") or {}).get("include_usage"))
+                body, tail = replay(answer, include_usage=include_usage)[: -len(DONE)], DONE
             return StreamOutcome(
                 first=body,
                 rest=_nothing(),
                 meta=meta,
                 close=_noop,
-                tail=lambda: DONE,
+                tail=lambda: tail,
                 error_event=lambda error: b"",
             )
     return JsonOutcome(status=200, body=entry.body, content_type=entry.content_type, meta=meta)

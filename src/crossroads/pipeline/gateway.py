@@ -248,7 +248,7 @@ class Gateway:
             outcome.meta.reservations.append(reservation)
         if key is not None:
             assert caching is not None and spec is not None and cache is not None
-            caching.prepare(outcome, key, spec, adapter.name, cache.status, semantic)
+            caching.prepare(outcome, key, spec, adapter.name, cache.status, semantic, endpoint=call.endpoint)
         return outcome
 
     async def _timed(

@@ -46,6 +46,7 @@ class CachePut(msgspec.Struct, kw_only=True):
     stream: list[bytes] | None = None  # a stream's pieces, as sent
     complete: bool = False  # the stream ended normally
     semantic: SemanticPut | None = None  # the question to remember for the semantic cache
+    anthropic: bool = False  # the stream is Anthropic's events (/v1/messages), not OpenAI chunks
 
 
 class SemanticPut(msgspec.Struct, kw_only=True):
