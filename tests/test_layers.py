@@ -24,6 +24,7 @@ FORBIDDEN = {
     "upstream": {"http", "pipeline", "providers", "app", "cli"},
     "providers": {"http", "pipeline", "app", "cli"},
     "pipeline": {"http", "app", "cli", "manage"},
+    "observability": {"http", "pipeline", "providers", "upstream", "app", "cli", "manage"},
     "http": {"app", "cli", "manage"},
 }
 DRIVERS = {"redis", "asyncpg", "sqlite3", "psycopg", "aiosqlite"}

@@ -18,11 +18,13 @@ from crossroads.governance.ledger import Ledger
 from crossroads.governance.prices import Prices
 from crossroads.governance.vault import Vault, VaultError, load_master
 from crossroads.http.asgi import GatewayApp
+from crossroads.observability.metrics import CacheCollector, Metrics
 from crossroads.pipeline.access import Access
 from crossroads.pipeline.caching import Caching
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.plan import Planner
 from crossroads.pipeline.tokens import Tokens
+from crossroads.providers.base import ALL_ENDPOINTS
 from crossroads.providers.registry import Registry, build_registry
 from crossroads.routing.breaker import HealthStore, NoHealth
 from crossroads.settings import SemanticCacheSettings, Settings, SettingsError, load_settings
@@ -92,7 +94,11 @@ def create_app(settings: Settings) -> GatewayApp:
     def semantic_parts() -> Semantic:
         return _semantic(settings.cache.semantic, redis, gateway_ref[0], registry, directory)
 
-    caching = Caching(Cache(store), settings.cache, semantic_parts)
+    cache = Cache(store)
+    caching = Caching(cache, settings.cache, semantic_parts)
+    metrics = Metrics(providers=registry, endpoints=ALL_ENDPOINTS) if settings.metrics.enabled else None
+    if metrics is not None:
+        metrics.add(CacheCollector(cache.stats))
     gateway = Gateway(
         settings=settings,
         registry=registry,
@@ -103,6 +109,7 @@ def create_app(settings: Settings) -> GatewayApp:
         access=access,
         caching=caching,
         tokens=Tokens(client, hosts),
+        metrics=metrics,
     )
     gateway_ref.append(gateway)
     admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)
@@ -134,6 +141,8 @@ def create_app(settings: Settings) -> GatewayApp:
         on_startup=startup,
         on_shutdown=shutdown,
         admin=admin,
+        metrics=metrics,
+        metrics_public=settings.metrics.public,
     )
 
 

@@ -61,6 +61,11 @@ class SemanticCacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=T
     max_entries: Positive = 100_000  # vectors kept per replica
 
 
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    enabled: bool = True  # GET /metrics (Prometheus)
+    public: bool = False  # true: /metrics needs no API key (keep it behind your network policy)
+
+
 class CacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     mode: Literal["simple", "semantic"] | None = None  # the default for requests that set none
     max_age_s: Positive = 86_400  # when neither the config nor the request gives max_age
@@ -111,6 +116,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     catalog_cache_ttl_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
     prices: dict[str, PriceSettings] = msgspec.field(default_factory=dict)  # model -> USD per 1M tokens
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     def __repr__(self) -> str:  # the secrets above must never reach a log line
         return f"Settings(host={self.host!r}, port={self.port}, database_url=<set>, ...)"

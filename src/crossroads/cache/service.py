@@ -7,6 +7,7 @@ are skipped, the failure is counted and logged once until the store answers agai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -60,19 +61,24 @@ class Cache:
     stats: Stats = field(default_factory=Stats)
     _down: bool = False
 
-    async def get(self, key: Key) -> Entry | None:
+    async def get(self, key: Key, *, counted: bool = True) -> Entry | None:
+        """The entry under `key`; `counted`: an exact lookup, counted as a hit or a miss."""
         try:
             raw = await self.store.get(key.text)
         except StoreUnavailable as exc:
             self._unavailable(exc)
             return None
         self._up()
-        if raw is None:
-            return None
-        try:
-            return msgspec.msgpack.decode(raw, type=Entry)
-        except msgspec.DecodeError:
-            return None  # written by another version: a miss
+        entry = None
+        if raw is not None:
+            with contextlib.suppress(msgspec.DecodeError):  # written by another version: a miss
+                entry = msgspec.msgpack.decode(raw, type=Entry)
+        if counted:
+            if entry is None:
+                self.stats.misses += 1
+            else:
+                self.stats.hits += 1
+        return entry
 
     async def put(self, key: Key, entry: Entry, max_age_s: float) -> None:
         if len(entry.body) > MAX_ENTRY_BYTES:

@@ -90,7 +90,7 @@ class SimilarAnswers:
             if not compatible(text, stored_text):
                 continue
             key = Key(namespace, digest)
-            entry = await cache.get(key)
+            entry = await cache.get(key, counted=False)  # a candidate's answer, not a lookup
             if entry is None:  # expired or cleared: forget it
                 self.index.remove(scope, digest)
                 continue

@@ -40,6 +40,7 @@ SCOPES: Final = frozenset(
         "api_keys.update",
         "api_keys.delete",
         "cache.clear",
+        "metrics.read",  # GET /metrics (not a Portkey scope: Portkey has no such endpoint)
     }
 )
 ADMIN_SCOPES: Final = SCOPES - {"completions.write"}

@@ -24,6 +24,7 @@ from crossroads.governance.directory import OPEN, Principal
 from crossroads.http import admin as admin_routes
 from crossroads.http import routes
 from crossroads.ids import new_id
+from crossroads.observability.metrics import CONTENT_TYPE, Metrics
 from crossroads.pipeline.access import Access
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.headers import TRACE_ID_MAX, RequestOptions, parse_options
@@ -58,12 +59,31 @@ class ClientGone(Exception):
 class Exchange:
     """One request/response pair: what has been sent, and whether the client left."""
 
-    __slots__ = ("anthropic", "base_headers", "disconnected", "finished", "inference", "send", "started")
+    __slots__ = (
+        "anthropic",
+        "base_headers",
+        "cache",
+        "disconnected",
+        "finished",
+        "first_byte",
+        "inference",
+        "interrupted",
+        "provider",
+        "send",
+        "started",
+        "status",
+    )
 
     def __init__(self, send: Send, base_headers: list[tuple[bytes, bytes]]) -> None:
         self.send = send
         self.base_headers = base_headers
         self.started = False
+        # For the metrics: what was answered, by whom, and when the first byte went.
+        self.status = 0
+        self.first_byte = 0.0
+        self.provider: str | None = None
+        self.cache = "DISABLED"
+        self.interrupted = False
         self.finished = False
         self.disconnected = False
         self.anthropic = False  # errors in Anthropic's shape (the /v1/messages routes)
@@ -71,6 +91,8 @@ class Exchange:
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
+        self.status = status
+        self.first_byte = time.perf_counter()
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def chunk(self, data: bytes) -> None:
@@ -98,6 +120,8 @@ class Exchange:
         await self.finish(body)
 
     async def error(self, exc: GatewayError) -> None:
+        self.provider = self.provider or getattr(exc, "provider", None)
+        self.cache = exc.headers.get("x-portkey-cache-status", self.cache)
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
         if self.inference and "x-portkey-cache-status" not in exc.headers:
             extra.append(_CACHE_DISABLED)
@@ -114,9 +138,13 @@ class GatewayApp:
         on_startup: Callable[[], Awaitable[None]],
         on_shutdown: Callable[[], Awaitable[None]],
         admin: Admin | None = None,
+        metrics: Metrics | None = None,
+        metrics_public: bool = False,
     ) -> None:
         self.gateway = gateway
         self.admin = admin
+        self.metrics = metrics
+        self.metrics_public = metrics_public
         self.max_request_bytes = max_request_bytes
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
@@ -152,6 +180,7 @@ class GatewayApp:
     # -- one request ----------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        began = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = new_id()
         trace_id = headers.get("x-portkey-trace-id", "").strip()
@@ -167,8 +196,15 @@ class GatewayApp:
         )
         method: str = scope["method"]
         path: str = scope["path"]
+        metrics = self.metrics
+        endpoint = ""
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
             route = routes.match(method, path)
+            if route.endpoint == routes.METRICS:
+                await self._metrics(scope, headers, exchange)
+                return
             if route.endpoint in routes.LOCAL_ENDPOINTS:
                 await self._local(route.endpoint, method, exchange)
                 return
@@ -176,6 +212,7 @@ class GatewayApp:
                 await self._admin(route.path, method, scope, headers, receive, exchange)
                 return
             exchange.inference = True
+            endpoint = route.endpoint
             exchange.anthropic = route.endpoint in (MESSAGES, COUNT_TOKENS)
             if bad_trace:
                 raise BadRequest(
@@ -207,6 +244,11 @@ class GatewayApp:
             log.exception("internal error (request %s)", request_id)
             if not exchange.started:
                 await exchange.error(GatewayError(f"internal gateway error (request id {request_id})"))
+        finally:
+            if metrics is not None:
+                metrics.in_flight.dec()
+                if endpoint:
+                    _measure(metrics, endpoint, exchange, began)
 
     async def _admin(
         self,
@@ -258,6 +300,7 @@ class GatewayApp:
         outcome: Outcome | None = None
         try:
             outcome = await self.gateway.run(call, opts, principal)
+            exchange.provider, exchange.cache = outcome.meta.provider, outcome.meta.cache_status
             await self._write(outcome, exchange)
         except asyncio.CancelledError:
             if exchange.disconnected:
@@ -303,6 +346,7 @@ class GatewayApp:
                 # The answer is incomplete: say so, then end without the terminating chunk,
                 # so that even a client ignoring the event sees a broken transfer.
                 log.warning("stream interrupted: %s", exc.error.message)
+                exchange.interrupted = True
                 await exchange.chunk(outcome.error_event(exc.error))
                 return
             await exchange.finish(outcome.tail())
@@ -322,10 +366,31 @@ class GatewayApp:
                         await exchange.chunk(chunk)
             except GatewayError as exc:
                 log.warning("response body interrupted: %s", exc.message)
+                exchange.interrupted = True
                 return  # no terminating chunk: the client sees an incomplete body
             await exchange.finish()
         finally:
             outcome.close()
+
+    async def _metrics(self, scope: Scope, headers: dict[str, str], exchange: Exchange) -> None:
+        """GET /metrics: Prometheus text. A key with `metrics.read` (or, while the gateway has no
+        keys, a call from this machine), unless `metrics.public` is set."""
+        metrics = self.metrics
+        if metrics is None:
+            raise NotFound("metrics are turned off (metrics.enabled: false)", code="unknown_url")
+        if not self.metrics_public:
+            access = self.gateway.access
+            principal = await access.authenticate(parse_options(headers)) if access is not None else OPEN
+            if principal is OPEN:
+                if (scope.get("client") or ("",))[0] not in _LOOPBACK:
+                    raise AuthError(
+                        "/metrics needs an API key with the metrics.read scope when called from another "
+                        "machine (or set metrics.public: true)",
+                        code="missing_api_key",
+                    )
+            else:
+                Access.require(principal, "metrics.read")
+        await exchange.json(200, metrics.exposition(), content_type=CONTENT_TYPE.encode())
 
     async def _local(self, endpoint: str, method: str, exchange: Exchange) -> None:
         if endpoint == "health":
@@ -344,6 +409,16 @@ class GatewayApp:
             await exchange.finish()
             return
         await exchange.json(status, body)
+
+
+def _measure(metrics: Metrics, endpoint: str, exchange: Exchange, began: float) -> None:
+    """One answered request into the metrics (499: the client left before any answer)."""
+    now = time.perf_counter()
+    status = exchange.status or (499 if exchange.disconnected else 500)
+    first_byte = exchange.first_byte - began if exchange.started else None
+    metrics.request(
+        endpoint, exchange.provider, status, exchange.cache, now - began, first_byte, exchange.interrupted
+    )
 
 
 def _meta_headers(meta: Meta) -> list[tuple[bytes, bytes]]:

@@ -50,7 +50,8 @@ _UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
     "/messages": ("POST", MESSAGES, "json"),
     "/messages/count_tokens": ("POST", COUNT_TOKENS, "json"),
 }
-_LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root"}
+_LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root", "/metrics": "metrics"}
+METRICS: Final = "metrics"
 ADMIN: Final = "admin"  # the control plane: api-keys, virtual-keys, configs
 _ADMIN_PREFIXES: Final = ("/api-keys", "/virtual-keys", "/configs", "/cache")
 _ADMIN_METHODS: Final = frozenset({"GET", "POST", "PUT", "DELETE"})

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import uvicorn
 
+from crossroads.observability.metrics import MULTIPROCESS_ENV
 from crossroads.settings import Settings
 
 
@@ -48,6 +52,11 @@ def logging_config(level: str) -> dict[str, Any]:
 def serve(settings: Settings, env: dict[str, str]) -> None:
     """Start serving; `env` holds the CROSSROADS_* values the worker processes must see."""
     os.environ.update(env)
+    if settings.workers > 1 and settings.metrics.enabled and not os.environ.get(MULTIPROCESS_ENV):
+        # Each worker writes its metric values to files here; a scrape of any worker sums them.
+        directory = tempfile.mkdtemp(prefix="crossroads-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ[MULTIPROCESS_ENV] = directory
     uvicorn.run(
         "crossroads.app:create_app_from_env",
         factory=True,

@@ -172,6 +172,7 @@ class Caching:
         if search:
             hit = await similar.find(self.cache, scope, namespace, vector, text, threshold)
             if hit is not None:
+                self.cache.stats.semantic_hits += 1
                 return answer_from(hit.entry, call, provider, "SEMANTIC HIT"), None
         return None, SemanticPut(scope=scope, vector=vector, text=text)
 

@@ -29,6 +29,7 @@ from crossroads.errors import (
 from crossroads.governance.directory import OPEN, Principal
 from crossroads.governance.ledger import Reservation
 from crossroads.governance.limits import estimate
+from crossroads.observability.metrics import Metrics
 from crossroads.pipeline.access import Access, check_model
 from crossroads.pipeline.caching import CacheRequest, Caching
 from crossroads.pipeline.headers import RequestOptions
@@ -92,11 +93,13 @@ class Gateway:
         access: Access | None = None,
         caching: Caching | None = None,
         tokens: Tokens | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.access = access
         self.caching = caching
         self.tokens = tokens
+        self.metrics = metrics
         # Adapters whose credential is exchanged for an access token first, by name.
         self._exchangers: dict[str, TokenExchanger] = {
             slug: adapter for slug in registry if isinstance(adapter := registry.get(slug), TokenExchanger)
@@ -146,6 +149,7 @@ class Gateway:
         try:
             routed = await router.run(node)
         except BaseException as exc:
+            self._count_attempts(router.attempts, cached=False)
             for reservation in reservations:
                 await asyncio.shield(reservation.settle(None))
             if isinstance(exc, RoutingFailed):
@@ -156,6 +160,7 @@ class Gateway:
             raise
         outcome = routed.value
         meta = outcome.meta
+        self._count_attempts(router.attempts, cached=meta.cached)
         meta.provider = routed.label
         meta.retry_attempt_count = routed.retries
         meta.last_used_option_index = routed.path
@@ -170,6 +175,14 @@ class Gateway:
             if isinstance(outcome, StreamOutcome):
                 _meter(outcome)
         return outcome
+
+    def _count_attempts(self, attempts: list[AttemptRecord], *, cached: bool) -> None:
+        """Tries at providers into the metrics (an answer from the cache was not one)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        for record in attempts[:-1] if cached else attempts:
+            metrics.attempt(record.label, record.status)
 
     async def clear_cache(self, namespace: str | None) -> int:
         """Drop the cached answers of one namespace (None: all of them); how many went."""
