@@ -72,6 +72,7 @@ class Exchange:
         "send",
         "started",
         "status",
+        "streamed",
     )
 
     def __init__(self, send: Send, base_headers: list[tuple[bytes, bytes]]) -> None:
@@ -84,6 +85,7 @@ class Exchange:
         self.provider: str | None = None
         self.cache = "DISABLED"
         self.interrupted = False
+        self.streamed = False  # an event stream: the time to its first byte is measured
         self.finished = False
         self.disconnected = False
         self.anthropic = False  # errors in Anthropic's shape (the /v1/messages routes)
@@ -199,7 +201,7 @@ class GatewayApp:
         metrics = self.metrics
         endpoint = ""
         if metrics is not None:
-            metrics.in_flight.inc()
+            metrics.began()
         try:
             route = routes.match(method, path)
             if route.endpoint == routes.METRICS:
@@ -246,7 +248,7 @@ class GatewayApp:
                 await exchange.error(GatewayError(f"internal gateway error (request id {request_id})"))
         finally:
             if metrics is not None:
-                metrics.in_flight.dec()
+                metrics.ended()
                 if endpoint:
                     _measure(metrics, endpoint, exchange, began)
 
@@ -336,6 +338,7 @@ class GatewayApp:
     async def _write_stream(
         self, outcome: StreamOutcome, exchange: Exchange, meta_headers: list[tuple[bytes, bytes]]
     ) -> None:
+        exchange.streamed = True
         try:
             await exchange.start(200, [*exchange.base_headers, *_SSE_HEADERS, *meta_headers])
             await exchange.chunk(outcome.first)
@@ -415,7 +418,7 @@ def _measure(metrics: Metrics, endpoint: str, exchange: Exchange, began: float) 
     """One answered request into the metrics (499: the client left before any answer)."""
     now = time.perf_counter()
     status = exchange.status or (499 if exchange.disconnected else 500)
-    first_byte = exchange.first_byte - began if exchange.started else None
+    first_byte = exchange.first_byte - began if exchange.streamed else None
     metrics.request(
         endpoint, exchange.provider, status, exchange.cache, now - began, first_byte, exchange.interrupted
     )

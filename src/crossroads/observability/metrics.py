@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -52,7 +52,7 @@ class Metrics:
         )
         self.first_byte = Histogram(
             "crossroads_time_to_first_byte_seconds",
-            "Time from the request's arrival to the first byte of its answer.",
+            "Time from a streamed request's arrival to the first byte of its answer.",
             ("endpoint", "provider"),
             buckets=FIRST_BYTE_BUCKETS,
             registry=registry,
@@ -69,19 +69,38 @@ class Metrics:
             ("endpoint", "provider"),
             registry=registry,
         )
-        self.in_flight = Gauge(
-            "crossroads_requests_in_flight",
-            "Requests being answered.",
-            multiprocess_mode="livesum",
-            registry=registry,
+        # In one process a plain int, read when scraped (no lock per request); with workers, a
+        # gauge the scrape sums over the live processes.
+        self.in_flight = 0
+        self._in_flight_gauge = (
+            Gauge(
+                "crossroads_requests_in_flight",
+                "Requests being answered.",
+                multiprocess_mode="livesum",
+                registry=None,  # its values go to the shared files, read by the multiprocess collector
+            )
+            if self.multiprocess
+            else None
         )
         self._children: dict[tuple[str, ...], Any] = {}
         if self.multiprocess:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        else:
+            self.registry.register(_InFlight(self))
 
     def add(self, collector: Collector) -> None:
         """A collector read at scrape time (state the gateway keeps anyway: no per-request cost)."""
         self.registry.register(collector)
+
+    def began(self) -> None:
+        self.in_flight += 1
+        if self._in_flight_gauge is not None:
+            self._in_flight_gauge.inc()
+
+    def ended(self) -> None:
+        self.in_flight -= 1
+        if self._in_flight_gauge is not None:
+            self._in_flight_gauge.dec()
 
     def provider(self, name: str | None) -> str:
         return name if name in self._providers else NO_PROVIDER
@@ -124,6 +143,16 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _InFlight(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "crossroads_requests_in_flight", "Requests being answered.", value=self._metrics.in_flight
+        )
 
 
 class CacheCollector(Collector):
