@@ -63,9 +63,45 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+PIECE: Final = 8  # a run this long of a secret's characters is treated as part of the secret
+
+
 def redact(text: str, *secrets: Secret | None) -> str:
-    """Remove every given secret's value from `text` (used on provider error messages)."""
+    """Remove every given secret from `text` (used on provider error messages): the whole value,
+    and any run of 8 or more of its consecutive characters (providers echo keys in part:
+    "Incorrect API key provided: sk-proj-abc...wxyz"), each run replaced by `***`."""
     for secret in secrets:
-        if secret is not None and len(secret.reveal()) >= 4:
-            text = text.replace(secret.reveal(), "***")
+        if secret is None:
+            continue
+        value = secret.reveal()
+        if len(value) < 4:
+            continue
+        if value in text:
+            text = text.replace(value, "***")
+        if len(value) >= PIECE:
+            text = _without_pieces(text, value)
     return text
+
+
+def _without_pieces(text: str, value: str) -> str:
+    grams = {value[i : i + PIECE] for i in range(len(value) - PIECE + 1)}
+    covered = [False] * len(text)
+    found = False
+    for i in range(len(text) - PIECE + 1):
+        if text[i : i + PIECE] in grams:
+            found = True
+            for j in range(i, i + PIECE):
+                covered[j] = True
+    if not found:
+        return text
+    out: list[str] = []
+    hidden = False
+    for char, secret_part in zip(text, covered, strict=True):
+        if secret_part:
+            if not hidden:
+                out.append("***")
+            hidden = True
+        else:
+            out.append(char)
+            hidden = False
+    return "".join(out)

@@ -169,6 +169,7 @@ def test_scope_names_follow_portkey() -> None:
         "virtual_keys",
         "api_keys",
         "cache",
+        "metrics",
     }
 
 

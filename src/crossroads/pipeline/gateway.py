@@ -55,6 +55,7 @@ from crossroads.routing.backoff import Backoff
 from crossroads.routing.breaker import HealthStore
 from crossroads.routing.engine import AttemptRecord, Router, RoutingFailed
 from crossroads.routing.plan import Leaf
+from crossroads.secret import Secret, redact
 from crossroads.settings import Settings
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.response import UpstreamResponse
@@ -279,6 +280,14 @@ class Gateway:
             raise UpstreamTimeout(message, provider=adapter.name) from None
 
     async def attempt(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
+        try:
+            return await self._send(adapter, call, target)
+        except GatewayError as exc:
+            # Providers echo keys in their errors, whole or in part: none of it goes further.
+            exc.message = redact(exc.message, *target.secrets())
+            raise
+
+    async def _send(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
         exchanger = self._exchangers.get(adapter.name)
         if exchanger is not None and self.tokens is not None:
             target = await self.tokens.target_for(exchanger, target)
@@ -324,7 +333,7 @@ class Gateway:
         self, adapter: Adapter, call: Call, target: Target, resp: UpstreamResponse, meta: Meta
     ) -> StreamOutcome:
         translator = adapter.translator(call, target)
-        relay = Relay(resp, translator, adapter.name)
+        relay = Relay(resp, translator, adapter.name, target.secrets())
         pieces = relay.pieces()
         try:
             first = await anext(pieces)
@@ -357,12 +366,19 @@ class Relay:
     followed it in the same read.
     """
 
-    __slots__ = ("_provider", "_resp", "_translator", "tail")
+    __slots__ = ("_provider", "_resp", "_secrets", "_translator", "tail")
 
-    def __init__(self, resp: UpstreamResponse, translator: StreamTranslator, provider: str) -> None:
+    def __init__(
+        self,
+        resp: UpstreamResponse,
+        translator: StreamTranslator,
+        provider: str,
+        secrets: tuple[Secret, ...] = (),
+    ) -> None:
         self._resp = resp
         self._translator = translator
         self._provider = provider
+        self._secrets = secrets  # scrubbed from an in-stream error before anyone sees it
         self.tail = b""
 
     def take_tail(self) -> bytes:
@@ -378,6 +394,7 @@ class Relay:
                     yield out
             self.tail = translator.close()
         except StreamInterrupted as exc:
+            exc.error.message = redact(exc.error.message, *self._secrets)
             if exc.partial:
                 partial, exc.partial = exc.partial, b""
                 yield partial

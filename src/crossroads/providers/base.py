@@ -65,6 +65,11 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     # Provider-specific options (openai_organization, aws_region, ...); secret ones are Secrets.
     options: Mapping[str, str | Secret] = msgspec.field(default_factory=dict)
 
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every credential this target carries (for scrubbing what a provider sends back)."""
+        found = [value for value in self.options.values() if isinstance(value, Secret)]
+        return (self.api_key, *found) if self.api_key is not None else tuple(found)
+
 
 class Call(msgspec.Struct, kw_only=True):
     """The client's request as the pipeline sees it: parsed once, shared by every attempt."""
