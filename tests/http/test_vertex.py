@@ -205,3 +205,32 @@ def test_a_token_uri_pointing_at_cloud_metadata_is_refused(
     )
     assert response.status_code == 400 and "metadata" in response.json()["error"]["message"]
     assert fake.requests == []
+
+
+def test_gemini_on_vertex_through_the_messages_api(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    fake.on(
+        "POST",
+        f"{ROOT}/google/models/gemini-2.0-flash:generateContent",
+        Reply(body=fixture_bytes("gemini/generateContent.function-call.json")),
+    )
+    fake.on(
+        "POST",
+        f"{ROOT}/google/models/gemini-2.0-flash-exp:streamGenerateContent",
+        Stream(chunks=[fixture_bytes("gemini/streamGenerateContent.text.sse.txt")]),
+    )
+    sdk = anthropic.Anthropic(
+        api_key=TOKEN, base_url=gateway.url, max_retries=0, default_headers=headers(fake)
+    )
+    message = sdk.messages.create(
+        model="gemini-2.0-flash", max_tokens=50, messages=[{"role": "user", "content": "Where am I?"}]
+    )
+    Message.model_validate(message.model_dump())
+    assert message.stop_reason == "tool_use" and message.content[0].type == "tool_use"
+    assert fake.last().json()["generationConfig"] == {"maxOutputTokens": 50}
+    with sdk.messages.stream(
+        model="gemini-2.0-flash-exp",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "Capital of France?"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].type == "text" and final.content[0].text == "The capital of France is Paris.\n"

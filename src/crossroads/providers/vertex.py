@@ -44,6 +44,7 @@ from crossroads.providers.base import (
 )
 from crossroads.providers.chunks import embedding_list
 from crossroads.providers.gemini import GeminiAdapter
+from crossroads.providers.messages import MessagesBridge
 from crossroads.secret import Secret, redact
 from crossroads.upstream.response import UpstreamRequest
 
@@ -63,6 +64,7 @@ class VertexAdapter(GeminiAdapter):
     def __init__(self, base_url: str | None = None) -> None:
         super().__init__("vertex-ai", base_url or "")
         self._fixed_base = base_url.rstrip("/") if base_url else None
+        self._bridge = MessagesBridge(self)  # /v1/messages for Gemini models, through chat
 
     @property
     def responder(self) -> LocalResponder | None:
@@ -83,6 +85,8 @@ class VertexAdapter(GeminiAdapter):
             )
         assert call.json is not None
         model = _model(call.json)
+        if call.endpoint == MESSAGES and not _is_claude(model):
+            return self._bridge.build(call, target)
         where = f"{base}/projects/{project}/locations/{region}/publishers"
         if _is_claude(model):
             if call.endpoint == EMBEDDINGS:
@@ -97,11 +101,6 @@ class VertexAdapter(GeminiAdapter):
             url = f"{where}/anthropic/models/{model}:{method}"
             return UpstreamRequest(
                 "POST", url, headers, msgspec.json.encode(body), guarded=target.custom_host is not None
-            )
-        if call.endpoint == MESSAGES:
-            raise BadRequest(
-                "vertex-ai serves /v1/messages for Claude models only; use /v1/chat/completions for Gemini",
-                param="model",
             )
         if call.endpoint == EMBEDDINGS:
             body = _embeddings_request(call.json)
@@ -208,6 +207,8 @@ class VertexAdapter(GeminiAdapter):
             )
         model = _model(call.json)
         if not _is_claude(model):
+            if call.endpoint == MESSAGES:
+                return self._bridge.parse(call, target, status, headers, body)
             if call.endpoint != EMBEDDINGS:
                 return super().parse(call, target, status, headers, body)
             return Reply(status=status, body=msgspec.json.encode(_embeddings_answer(body, model, call.json)))
@@ -241,6 +242,8 @@ class VertexAdapter(GeminiAdapter):
     def translator(self, call: Call, target: Target) -> StreamTranslator:
         request = call.json or {}
         if not _is_claude(str(request.get("model") or "")):
+            if call.endpoint == MESSAGES:
+                return self._bridge.translator(call, target)
             return super().translator(call, target)
         if call.endpoint == MESSAGES:
             return AnthropicRelay(self.name)
