@@ -30,6 +30,7 @@ from crossroads.governance.directory import OPEN, Principal
 from crossroads.governance.ledger import Reservation
 from crossroads.governance.limits import estimate
 from crossroads.observability.metrics import Metrics
+from crossroads.pipeline import translation
 from crossroads.pipeline.access import Access, check_model
 from crossroads.pipeline.caching import CacheRequest, Caching
 from crossroads.pipeline.headers import RequestOptions
@@ -291,7 +292,7 @@ class Gateway:
         exchanger = self._exchangers.get(adapter.name)
         if exchanger is not None and self.tokens is not None:
             target = await self.tokens.target_for(exchanger, target)
-        request = adapter.build(call, target)
+        request = translation.build(adapter, call, target)
         responder = adapter.responder
         resp = await (responder.respond(request) if responder is not None else self.client.send(request))
         keep_open = False
@@ -311,7 +312,7 @@ class Gateway:
                 outcome: Outcome = await self._stream(adapter, call, target, resp, meta)
             elif call.endpoint in _BUFFERED and "json" in content_type:
                 body = await resp.read(self._max_response)
-                reply = adapter.parse(call, target, status, resp.headers, body)
+                reply = translation.parse(adapter, call, target, status, resp.headers, body)
                 outcome = JsonOutcome(
                     status=reply.status, body=reply.body, content_type=reply.content_type, meta=meta
                 )
@@ -388,11 +389,12 @@ class Relay:
     async def pieces(self) -> AsyncIterator[bytes]:
         translator = self._translator
         try:
+            provider = self._provider
             async for chunk in self._resp.chunks():
-                out = translator.feed(chunk)
+                out = translation.feed(translator, chunk, provider)
                 if out:
                     yield out
-            self.tail = translator.close()
+            self.tail = translation.close(translator, provider)
         except StreamInterrupted as exc:
             exc.error.message = redact(exc.error.message, *self._secrets)
             if exc.partial:

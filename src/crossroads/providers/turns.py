@@ -44,7 +44,12 @@ def texts(content: Any, index: int) -> list[str]:
     if content is None:
         return []
     if isinstance(content, list):
-        return [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        out = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if not all(isinstance(text, str) for text in out):
+            raise BadRequest(
+                f"messages[{index}].content: a text part's text must be a string", param="messages"
+            )
+        return out
     raise BadRequest(f"messages[{index}].content must be a string or a list of parts", param="messages")
 
 

@@ -165,6 +165,8 @@ def _text_blocks(content: Any, where: str) -> list[JSON]:
         for i, part in enumerate(content):
             if not isinstance(part, dict) or part.get("type") != "text":
                 raise BadRequest(f"{where}[{i}] must be a text part", param=where)
+            if not isinstance(part.get("text", ""), str):
+                raise BadRequest(f"{where}: a text part's text must be a string", param=where)
             block: JSON = {"type": "text", "text": part.get("text", "")}
             if "cache_control" in part:
                 block["cache_control"] = part["cache_control"]
@@ -245,8 +247,18 @@ def _assistant_blocks(message: JSON, index: int) -> list[JSON]:
                     blocks.append({"type": "text", "text": part["text"]})
             elif isinstance(part, dict) and part.get("type") in ("thinking", "redacted_thinking", "tool_use"):
                 blocks.append(dict(part))  # replayed unchanged (thinking needs its signature)
-    for i, call in enumerate(message.get("tool_calls") or ()):
-        function = (call.get("function") if isinstance(call, dict) else None) or {}
+    tool_calls = message.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        raise BadRequest(
+            f"messages[{index}].tool_calls must be an array", param=f"messages[{index}].tool_calls"
+        )
+    for i, call in enumerate(tool_calls):
+        if not isinstance(call, dict) or not isinstance(call.get("function") or {}, dict):
+            raise BadRequest(
+                f"messages[{index}].tool_calls[{i}] must be an object with a function",
+                param=f"messages[{index}].tool_calls",
+            )
+        function = call.get("function") or {}
         arguments = function.get("arguments") or "{}"
         try:
             parsed = msgspec.json.decode(arguments) if isinstance(arguments, str) else arguments
@@ -322,6 +334,8 @@ def _tools(body: JSON) -> list[JSON] | None:
         tools = [{"type": "function", "function": f} for f in body["functions"]]
     if not tools:
         return None
+    if not isinstance(tools, list):
+        raise BadRequest("tools must be an array", param="tools")
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):

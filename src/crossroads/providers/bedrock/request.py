@@ -104,7 +104,15 @@ def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON], set[str]]:
             append_turn(turns, "user", _user(content, index))
         elif role == "assistant":
             blocks: list[JSON] = [{"text": t} for t in texts(content, index) if t]
-            for call in message.get("tool_calls") or ():
+            tool_calls = message.get("tool_calls") or []
+            if not isinstance(tool_calls, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("function") or {}, dict) for c in tool_calls
+            ):
+                raise BadRequest(
+                    f"messages[{index}].tool_calls must be an array of objects with a function",
+                    param="messages",
+                )
+            for call in tool_calls:
                 function = call.get("function") or {}
                 used.add(function.get("name", ""))
                 blocks.append(

@@ -123,7 +123,10 @@ def _contents(messages: list[Any]) -> tuple[list[str], list[JSON]]:
             append_turn(contents, "user", _user_parts(content, index), key="parts")
         elif role == "assistant":
             parts: list[JSON] = [{"text": t} for t in texts(content, index) if t]
-            for call in message.get("tool_calls") or ():
+            tool_calls = message.get("tool_calls") or []
+            if not isinstance(tool_calls, list):
+                raise BadRequest(f"messages[{index}].tool_calls must be an array", param="messages")
+            for call in tool_calls:
                 function = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                     raise BadRequest(

@@ -43,7 +43,7 @@ def messages_to_chat(body: JSON) -> JSON:
         if message["role"] == "user":
             out["messages"] += _user(message.get("content"), index)
         else:
-            out["messages"].append(_assistant(message.get("content")))
+            out["messages"].append(_assistant(message.get("content"), index))
     if body.get("max_tokens") is not None:
         out["max_tokens"] = body["max_tokens"]
     if body.get("stop_sequences"):
@@ -118,15 +118,22 @@ def _user(content: Any, index: int) -> list[JSON]:
     return out
 
 
-def _assistant(content: Any) -> JSON:
+def _assistant(content: Any, index: int) -> JSON:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
+    if content is not None and not isinstance(content, list):
+        raise BadRequest(f"messages[{index}].content must be a string or a list of blocks", param="messages")
     texts: list[str] = []
     calls: list[JSON] = []
     for block in content or ():
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            texts.append(block.get("text", ""))
+            text = block.get("text", "")
+            if not isinstance(text, str):
+                raise BadRequest(
+                    f"messages[{index}].content: a text block's text must be a string", param="messages"
+                )
+            texts.append(text)
         elif kind == "tool_use":
             calls.append(
                 {
