@@ -735,3 +735,46 @@ def test_a_vertex_virtual_key_exchanges_its_stored_service_account(
     )
     assert resp.status_code == 200, resp.text
     assert fake.last().headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_an_azure_virtual_key_routes_by_deployment_alias(gov: GatewayServer, fake: FakeUpstream) -> None:
+    answer = Reply(body=fixture_bytes("openai/chat-completion.text.json"))
+    fake.on("POST", "/openai/deployments/mini-prod/chat/completions", answer)
+    fake.on("POST", "/openai/deployments/gpt4o-prod/chat/completions", answer)
+    deployments = [
+        {"deploymentName": "gpt4o-prod", "alias": "smart", "apiVersion": "2024-10-21", "is_default": True},
+        {"deploymentName": "mini-prod", "alias": "fast", "apiVersion": "2025-04-01-preview"},
+    ]
+    slug = new_virtual_key(
+        gov,
+        name="azure",
+        provider="azure-openai",
+        customHost=f"{fake.url}/openai",
+        deploymentConfig=deployments,
+    )
+    head = {"x-portkey-api-key": ADMIN_KEY, "x-portkey-virtual-key": slug}
+    for model, path, version in (
+        ("fast", "/openai/deployments/mini-prod/chat/completions", "2025-04-01-preview"),
+        ("something-else", "/openai/deployments/gpt4o-prod/chat/completions", "2024-10-21"),
+    ):
+        resp = gov.client().post("/v1/chat/completions", json={**CHAT, "model": model}, headers=head)
+        assert resp.status_code == 200, resp.text
+        seen = fake.last()
+        assert (seen.path, seen.query) == (path, f"api-version={version}")
+        assert seen.headers["api-key"] == PROVIDER_SECRET
+    two_defaults = [{**d, "is_default": True} for d in deployments]
+    resp = admin(gov).post(
+        "/v1/virtual-keys",
+        json={"name": "bad", "provider": "azure-openai", "key": "k", "deploymentConfig": two_defaults},
+    )
+    assert resp.status_code == 400 and "at most one deployment" in resp.json()["error"]["message"]
+    resp = admin(gov).post(
+        "/v1/virtual-keys",
+        json={
+            "name": "bad",
+            "provider": "azure-openai",
+            "key": "k",
+            "deploymentConfig": [{"deploymentName": "../x"}],
+        },
+    )
+    assert resp.status_code == 400 and "deploymentName" in resp.json()["error"]["message"]

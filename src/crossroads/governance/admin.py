@@ -57,6 +57,8 @@ _EXTRA_OPTIONS: Final = {
     "resourceName": "azure_resource_name",
     "deploymentName": "azure_deployment_id",
     "apiVersion": "azure_api_version",
+    "deploymentConfig": "azure_deployment_config",
+    "deployment_config": "azure_deployment_config",
     "vertexProjectId": "vertex_project_id",
     "vertexRegion": "vertex_region",
     "workersAiAccountId": "workers_ai_account_id",
@@ -393,8 +395,11 @@ class Admin:
                 elif isinstance(value, str | int | float | bool):
                     options[option] = str(value).lower() if isinstance(value, bool) else str(value)
                     shown[field] = value
+                elif field in ("deploymentConfig", "deployment_config"):
+                    options[option] = _deployments(value, field)
+                    shown[field] = value
                 elif isinstance(value, list | dict):
-                    shown[field] = value  # e.g. Azure's deploymentConfig: kept, shown, not sent
+                    shown[field] = value  # kept and shown, not sent
                 else:
                     raise BadRequest(f"{field}: unsupported value", param=field)
             credentials = msgspec.structs.replace(credentials, secrets=secrets)
@@ -786,3 +791,28 @@ def _config_view(saved: rec.SavedConfig, *, with_config: bool) -> JSON:
     if with_config:
         view["config"] = saved.config
     return _clean(view)
+
+
+_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _deployments(value: Any, field: str) -> str:
+    """Azure's `deploymentConfig` (Portkey's shape), checked, as the JSON the adapter reads:
+    `[{deploymentName, apiVersion?, alias?, is_default?}]`, at most one default."""
+    if not isinstance(value, list) or not value:
+        raise BadRequest(f"{field} must be a non-empty array of deployments", param=field)
+    out = []
+    for i, entry in enumerate(value):
+        name = entry.get("deploymentName") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not _DEPLOYMENT_NAME.fullmatch(name):
+            raise BadRequest(f"{field}[{i}].deploymentName must be an Azure deployment name", param=field)
+        item: JSON = {"deployment": name, "default": entry.get("is_default") is True}
+        for key, target in (("alias", "alias"), ("apiVersion", "api_version")):
+            if entry.get(key) is not None:
+                if not isinstance(entry[key], str) or not entry[key]:
+                    raise BadRequest(f"{field}[{i}].{key} must be a string", param=field)
+                item[target] = entry[key]
+        out.append(item)
+    if sum(item["default"] for item in out) > 1:
+        raise BadRequest(f"{field}: at most one deployment can be the default (is_default)", param=field)
+    return msgspec.json.encode(out).decode()

@@ -14,9 +14,12 @@ deployment part of a path, so both are checked before use.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
+
+import msgspec
 
 from crossroads.errors import BadRequest
 from crossroads.providers.base import (
@@ -98,6 +101,12 @@ class AzureOpenAI(OpenAIFormat):
 
     def url(self, call: Call, target: Target) -> str:
         base = (target.custom_host or self.base_url or _resource_url(target)).rstrip("/")
+        chosen = _from_deployment_config(call, target)
+        if chosen is not None:  # a virtual key's deployments: the one the model names, else the default
+            options = {**target.options, "azure_deployment_id": chosen["deployment"]}
+            if chosen.get("api_version"):
+                options["azure_api_version"] = chosen["api_version"]
+            target = msgspec.structs.replace(target, options=options)
         version = _option(target, "azure_api_version", "api_version") or DEFAULT_API_VERSION
         if not _API_VERSION.fullmatch(version):
             raise BadRequest(
@@ -118,6 +127,32 @@ class AzureOpenAI(OpenAIFormat):
             if "api-version=" not in query:
                 query = f"{query}&api-version={version}" if query else f"api-version={version}"
         return f"{url}?{query}" if query else url
+
+
+@functools.lru_cache(maxsize=256)
+def _deployments(text: str) -> tuple[dict[str, Any], ...]:
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return ()
+    return tuple(item for item in value if isinstance(item, dict)) if isinstance(value, list) else ()
+
+
+def _from_deployment_config(call: Call, target: Target) -> dict[str, Any] | None:
+    """With Portkey's `deploymentConfig` (stored with a virtual key): the deployment whose alias
+    (or name) is the request's model, else the default one, else the first. An explicit
+    deployment id wins over it."""
+    text = target.options.get("azure_deployment_config")
+    if not isinstance(text, str) or _option(target, "azure_deployment_id", "deployment_id"):
+        return None
+    deployments = _deployments(text)
+    if not deployments:
+        return None
+    model = (call.json or {}).get("model")
+    for item in deployments:
+        if model is not None and model in (item.get("alias"), item.get("deployment")):
+            return item
+    return next((item for item in deployments if item.get("default")), deployments[0])
 
 
 def _option(target: Target, *names: str) -> str | None:
