@@ -741,7 +741,7 @@ def test_an_azure_virtual_key_routes_by_deployment_alias(gov: GatewayServer, fak
     answer = Reply(body=fixture_bytes("openai/chat-completion.text.json"))
     fake.on("POST", "/openai/deployments/mini-prod/chat/completions", answer)
     fake.on("POST", "/openai/deployments/gpt4o-prod/chat/completions", answer)
-    deployments = [
+    deployments: list[dict[str, Any]] = [
         {"deploymentName": "gpt4o-prod", "alias": "smart", "apiVersion": "2024-10-21", "is_default": True},
         {"deploymentName": "mini-prod", "alias": "fast", "apiVersion": "2025-04-01-preview"},
     ]
