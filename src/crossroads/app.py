@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from crossroads.governance.prices import Prices
 from crossroads.governance.vault import Vault, VaultError, load_master
 from crossroads.http.asgi import GatewayApp
 from crossroads.observability.metrics import CacheCollector, Metrics
+from crossroads.observability.tracing import Tracing, TracingUnavailable
 from crossroads.pipeline.access import Access
 from crossroads.pipeline.caching import Caching
 from crossroads.pipeline.gateway import Gateway
@@ -99,6 +101,10 @@ def create_app(settings: Settings) -> GatewayApp:
     metrics = Metrics(providers=registry, endpoints=ALL_ENDPOINTS) if settings.metrics.enabled else None
     if metrics is not None:
         metrics.add(CacheCollector(cache.stats))
+    try:
+        tracing = Tracing(settings.tracing) if settings.tracing.otlp_endpoint else None
+    except TracingUnavailable as exc:
+        raise SettingsError(str(exc)) from None
     gateway = Gateway(
         settings=settings,
         registry=registry,
@@ -110,6 +116,7 @@ def create_app(settings: Settings) -> GatewayApp:
         caching=caching,
         tokens=Tokens(client, hosts),
         metrics=metrics,
+        tracing=tracing,
     )
     gateway_ref.append(gateway)
     admin = _admin(catalog, vault, counters, frozenset(registry), hosts, directory.invalidate)
@@ -130,6 +137,8 @@ def create_app(settings: Settings) -> GatewayApp:
             )
 
     async def shutdown() -> None:
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # exports the last spans
         await client.close()
         await catalog.close()
         if redis is not None:
@@ -143,6 +152,7 @@ def create_app(settings: Settings) -> GatewayApp:
         admin=admin,
         metrics=metrics,
         metrics_public=settings.metrics.public,
+        tracing=tracing,
     )
 
 

@@ -66,6 +66,16 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     public: bool = False  # true: /metrics needs no API key (keep it behind your network policy)
 
 
+class TracingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    otlp_endpoint: str | None = None  # OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; unset: off
+    service_name: str = "crossroads"
+    # The share of new traces kept (a caller's sampled `traceparent` is always followed).
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    headers: dict[str, str] = msgspec.field(default_factory=dict)  # sent to the collector (auth)
+    export_interval_ms: Positive = 5000  # how often spans are exported in batches
+    export_timeout_ms: Positive = 5000  # one export's limit (a collector that is down costs no more)
+
+
 class CacheSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     mode: Literal["simple", "semantic"] | None = None  # the default for requests that set none
     max_age_s: Positive = 86_400  # when neither the config nor the request gives max_age
@@ -117,6 +127,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     prices: dict[str, PriceSettings] = msgspec.field(default_factory=dict)  # model -> USD per 1M tokens
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    tracing: TracingSettings = msgspec.field(default_factory=TracingSettings)
 
     def __repr__(self) -> str:  # the secrets above must never reach a log line
         return f"Settings(host={self.host!r}, port={self.port}, database_url=<set>, ...)"

@@ -25,6 +25,7 @@ from crossroads.http import admin as admin_routes
 from crossroads.http import routes
 from crossroads.ids import new_id
 from crossroads.observability.metrics import CONTENT_TYPE, Metrics
+from crossroads.observability.tracing import Tracing, request_attributes
 from crossroads.pipeline.access import Access
 from crossroads.pipeline.gateway import Gateway
 from crossroads.pipeline.headers import TRACE_ID_MAX, RequestOptions, parse_options
@@ -63,6 +64,7 @@ class Exchange:
         "anthropic",
         "base_headers",
         "cache",
+        "call",
         "disconnected",
         "finished",
         "first_byte",
@@ -85,6 +87,7 @@ class Exchange:
         self.provider: str | None = None
         self.cache = "DISABLED"
         self.interrupted = False
+        self.call: Call | None = None  # for the trace: the model and metadata
         self.streamed = False  # an event stream: the time to its first byte is measured
         self.finished = False
         self.disconnected = False
@@ -142,8 +145,10 @@ class GatewayApp:
         admin: Admin | None = None,
         metrics: Metrics | None = None,
         metrics_public: bool = False,
+        tracing: Tracing | None = None,
     ) -> None:
         self.gateway = gateway
+        self.tracing = tracing
         self.admin = admin
         self.metrics = metrics
         self.metrics_public = metrics_public
@@ -200,6 +205,7 @@ class GatewayApp:
         path: str = scope["path"]
         metrics = self.metrics
         endpoint = ""
+        traced: tuple[Any, object] | None = None
         if metrics is not None:
             metrics.began()
         try:
@@ -215,6 +221,9 @@ class GatewayApp:
                 return
             exchange.inference = True
             endpoint = route.endpoint
+            if self.tracing is not None:
+                shown = path if route.endpoint != PROXY else "/v1/*"
+                traced = self.tracing.start(method, shown, headers)
             exchange.anthropic = route.endpoint in (MESSAGES, COUNT_TOKENS)
             if bad_trace:
                 raise BadRequest(
@@ -226,7 +235,7 @@ class GatewayApp:
             access = self.gateway.access
             principal = await access.authenticate(opts) if access is not None else OPEN
             body = await _read_body(receive, self.max_request_bytes, headers.get("content-length"))
-            call = _build_call(
+            call = exchange.call = _build_call(
                 route,
                 method=method,
                 scope=scope,
@@ -251,6 +260,10 @@ class GatewayApp:
                 metrics.ended()
                 if endpoint:
                     _measure(metrics, endpoint, exchange, began)
+            if traced is not None and self.tracing is not None:
+                self.tracing.end(
+                    *traced, _trace_attributes(endpoint, exchange, request_id, trace_id), _status(exchange)
+                )
 
     async def _admin(
         self,
@@ -414,10 +427,28 @@ class GatewayApp:
         await exchange.json(status, body)
 
 
+def _status(exchange: Exchange) -> int:
+    """What the client got (499: it left before any answer)."""
+    return exchange.status or (499 if exchange.disconnected else 500)
+
+
+def _trace_attributes(endpoint: str, exchange: Exchange, request_id: str, trace_id: str) -> dict[str, Any]:
+    call = exchange.call
+    return request_attributes(
+        endpoint=endpoint,
+        provider=exchange.provider,
+        model=call.json.get("model") if call is not None and call.json is not None else None,
+        cache=exchange.cache,
+        request_id=request_id,
+        trace_id=trace_id,
+        metadata=call.metadata if call is not None else {},
+    )
+
+
 def _measure(metrics: Metrics, endpoint: str, exchange: Exchange, began: float) -> None:
-    """One answered request into the metrics (499: the client left before any answer)."""
+    """One answered request into the metrics."""
     now = time.perf_counter()
-    status = exchange.status or (499 if exchange.disconnected else 500)
+    status = _status(exchange)
     first_byte = exchange.first_byte - began if exchange.streamed else None
     metrics.request(
         endpoint, exchange.provider, status, exchange.cache, now - began, first_byte, exchange.interrupted

@@ -30,6 +30,7 @@ from crossroads.governance.directory import OPEN, Principal
 from crossroads.governance.ledger import Reservation
 from crossroads.governance.limits import estimate
 from crossroads.observability.metrics import Metrics
+from crossroads.observability.tracing import Tracing
 from crossroads.pipeline import translation
 from crossroads.pipeline.access import Access, check_model
 from crossroads.pipeline.caching import CacheRequest, Caching
@@ -96,12 +97,14 @@ class Gateway:
         caching: Caching | None = None,
         tokens: Tokens | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.access = access
         self.caching = caching
         self.tokens = tokens
         self.metrics = metrics
+        self.tracing = tracing
         # Adapters whose credential is exchanged for an access token first, by name.
         self._exchangers: dict[str, TokenExchanger] = {
             slug: adapter for slug in registry if isinstance(adapter := registry.get(slug), TokenExchanger)
@@ -281,6 +284,18 @@ class Gateway:
             raise UpstreamTimeout(message, provider=adapter.name) from None
 
     async def attempt(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
+        tracing = self.tracing
+        if tracing is None:
+            return await self._scrubbed(adapter, call, target)
+        model = call.json.get("model") if call.json is not None else None
+        with tracing.attempt(adapter.name, call.endpoint, model, target.custom_host or "") as span:
+            try:
+                return await self._scrubbed(adapter, call, target)
+            except GatewayError as exc:
+                tracing.failed(span, exc.http_status, exc.message)
+                raise
+
+    async def _scrubbed(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
         try:
             return await self._send(adapter, call, target)
         except GatewayError as exc:
