@@ -395,7 +395,7 @@ class Admin:
                 elif isinstance(value, str | int | float | bool):
                     options[option] = str(value).lower() if isinstance(value, bool) else str(value)
                     shown[field] = value
-                elif field in ("deploymentConfig", "deployment_config"):
+                elif option == "azure_deployment_config":
                     options[option] = _deployments(value, field)
                     shown[field] = value
                 elif isinstance(value, list | dict):

@@ -9,11 +9,13 @@ arrived, so that until then every failure is still an error the caller can act o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Final
 
 import msgspec
 
@@ -57,7 +59,7 @@ from crossroads.routing.backoff import Backoff
 from crossroads.routing.breaker import HealthStore
 from crossroads.routing.engine import AttemptRecord, Router, RoutingFailed
 from crossroads.routing.plan import Leaf
-from crossroads.secret import Secret, redact
+from crossroads.secret import redact
 from crossroads.settings import Settings
 from crossroads.upstream.client import UpstreamClient
 from crossroads.upstream.response import UpstreamResponse
@@ -286,22 +288,19 @@ class Gateway:
     async def attempt(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
         tracing = self.tracing
         if tracing is None:
-            return await self._scrubbed(adapter, call, target)
-        model = call.json.get("model") if call.json is not None else None
-        with tracing.attempt(adapter.name, call.endpoint, model, target.custom_host or "") as span:
+            span_context: AbstractContextManager[Any] = _NO_SPAN
+        else:
+            model = call.json.get("model") if call.json is not None else None
+            span_context = tracing.attempt(adapter.name, call.endpoint, model, target.custom_host or "")
+        with span_context as span:
             try:
-                return await self._scrubbed(adapter, call, target)
+                return await self._send(adapter, call, target)
             except GatewayError as exc:
-                tracing.failed(span, exc.http_status, exc.message)
+                # Providers echo keys in their errors, whole or in part: none of it goes further.
+                exc.message = redact(exc.message, *target.secrets())
+                if tracing is not None:
+                    tracing.failed(span, exc.http_status, exc.message)
                 raise
-
-    async def _scrubbed(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
-        try:
-            return await self._send(adapter, call, target)
-        except GatewayError as exc:
-            # Providers echo keys in their errors, whole or in part: none of it goes further.
-            exc.message = redact(exc.message, *target.secrets())
-            raise
 
     async def _send(self, adapter: Adapter, call: Call, target: Target) -> Outcome:
         exchanger = self._exchangers.get(adapter.name)
@@ -349,7 +348,7 @@ class Gateway:
         self, adapter: Adapter, call: Call, target: Target, resp: UpstreamResponse, meta: Meta
     ) -> StreamOutcome:
         translator = adapter.translator(call, target)
-        relay = Relay(resp, translator, adapter.name, target.secrets())
+        relay = Relay(resp, translator, adapter.name, target)
         pieces = relay.pieces()
         try:
             first = await anext(pieces)
@@ -372,6 +371,9 @@ class Gateway:
         )
 
 
+_NO_SPAN: Final = contextlib.nullcontext()  # attempts when tracing is off
+
+
 class Relay:
     """Moves a stream from the provider to the client, through the translator.
 
@@ -382,19 +384,19 @@ class Relay:
     followed it in the same read.
     """
 
-    __slots__ = ("_provider", "_resp", "_secrets", "_translator", "tail")
+    __slots__ = ("_provider", "_resp", "_target", "_translator", "tail")
 
     def __init__(
         self,
         resp: UpstreamResponse,
         translator: StreamTranslator,
         provider: str,
-        secrets: tuple[Secret, ...] = (),
+        target: Target | None = None,
     ) -> None:
         self._resp = resp
         self._translator = translator
         self._provider = provider
-        self._secrets = secrets  # scrubbed from an in-stream error before anyone sees it
+        self._target = target  # its credentials are scrubbed from an in-stream error
         self.tail = b""
 
     def take_tail(self) -> bytes:
@@ -411,7 +413,8 @@ class Relay:
                     yield out
             self.tail = translation.close(translator, provider)
         except StreamInterrupted as exc:
-            exc.error.message = redact(exc.error.message, *self._secrets)
+            if self._target is not None:
+                exc.error.message = redact(exc.error.message, *self._target.secrets())
             if exc.partial:
                 partial, exc.partial = exc.partial, b""
                 yield partial
