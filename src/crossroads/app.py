@@ -132,8 +132,9 @@ def create_app(settings: Settings) -> GatewayApp:
         if await directory.open_mode():
             log.warning(
                 "OPEN MODE: no API key exists and require_api_key is off, so anyone who can reach "
-                "this gateway may use it. Create a key (`crossroads keys create`, or POST /v1/api-keys "
-                "from this machine) or set require_api_key: true before exposing it."
+                "this gateway may use it. Create a key (`crossroads keys create --name admin --scopes all`, "
+                "or POST /v1/api-keys/organisation/service from this machine with a JSON body such as "
+                '{"name": "admin", "scopes": ["all"]}) or set require_api_key: true before exposing it.'
             )
 
     async def shutdown() -> None:

@@ -10,6 +10,7 @@
     ├── NotFound                      404 invalid_request_error (code not_found)
     ├── Conflict                      409 invalid_request_error (code conflict)
     ├── MethodNotAllowed              405 invalid_request_error (code method_not_allowed)
+    ├── NotImplementedHere            501 invalid_request_error (code not_implemented)
     ├── RateLimited                   429 rate_limit_error
     ├── BudgetExceeded                412 budget_exceeded
     └── UpstreamError                 the provider's status, normalised, provider named
@@ -120,6 +121,14 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     default_code = "method_not_allowed"
+
+
+class NotImplementedHere(GatewayError):
+    """A Portkey control-plane feature this gateway does not serve (yet): refused, never proxied."""
+
+    status = 501
+    type = "invalid_request_error"
+    default_code = "not_implemented"
 
 
 class RateLimited(GatewayError):

@@ -123,3 +123,7 @@ def test_secrets_only_as_fingerprints_and_tenants_apart() -> None:
     assert key(BASE, options={"aws_secret_access_key": Secret(secret)}) == key(BASE)
     with_key = tenant_of(principal="k1", virtual_key="vk1", credentials=[Secret(secret)])
     assert with_key == "key:k1|vk:vk1"
+    # Callers bringing their own provider keys through one gateway key are kept apart.
+    byok = tenant_of(principal="k1", virtual_key=None, credentials=[Secret(secret)])
+    assert byok != tenant_of(principal="k1", virtual_key=None, credentials=[Secret(secret + "y")])
+    assert byok.startswith("key:k1|cred:") and secret not in byok

@@ -10,6 +10,9 @@ strings; secrets go in once and only ever come back masked. Then who may call it
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -723,6 +726,25 @@ def test_open_mode_until_the_first_key(fresh: GatewayServer) -> None:
         key = {"x-portkey-api-key": created["key"]}
         assert chat(http, **key).status_code == 200
         assert ok(http.get("/v1/api-keys", headers=key))["total"] == 1
+
+
+def test_the_open_mode_warning_gives_advice_that_works(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="crossroads")
+    gateway = GatewayServer(master_key=MASTER_KEY).start()
+    try:
+        warning = next(r.getMessage() for r in caplog.records if "OPEN MODE" in r.getMessage())
+        path = re.search(r"POST (/v1/\S+)", warning)
+        body = re.search(r"(\{.*\})", warning)
+        assert path is not None and body is not None, warning
+        with gateway.client() as http:
+            error(http.post("/v1/api-keys", json=json.loads(body[1])), 405, contains=path[1])
+            created = ok(http.post(path[1], json=json.loads(body[1])))
+            key = {"x-portkey-api-key": created["key"]}
+            error(chat(http), 401, code="missing_api_key")  # open mode is over
+            assert ok(http.get("/v1/api-keys", headers=key))["total"] == 1  # an admin key
+            assert chat(http, **key).status_code == 200
+    finally:
+        gateway.stop()
 
 
 def test_deleting_the_last_key_does_not_reopen_the_gateway(fresh: GatewayServer) -> None:

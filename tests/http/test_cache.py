@@ -297,6 +297,33 @@ def test_two_api_keys_never_share_an_entry(fake: FakeUpstream) -> None:
     assert len(fake.requests) == 2
 
 
+def test_callers_bringing_their_own_provider_keys_through_one_gateway_key_never_share(
+    fake: FakeUpstream,
+) -> None:
+    answer(fake)
+    server = GatewayServer(admin_key=ADMIN_KEY).start()
+    try:
+        key = (
+            server.client()
+            .post(
+                "/v1/api-keys/workspace/service",
+                json={"name": "app"},
+                headers={"x-portkey-api-key": ADMIN_KEY},
+            )
+            .json()["key"]
+        )
+        head = {**headers(fake, namespace="shared"), "x-portkey-api-key": key}
+        statuses = [
+            post(server, {**head, "authorization": f"Bearer sk-user-{who}"}).headers["x-portkey-cache-status"]
+            for who in ("alice", "bob", "alice", "bob")
+        ]
+    finally:
+        server.stop()
+    assert statuses == ["MISS", "MISS", "HIT", "HIT"]
+    sent = [r.headers["authorization"] for r in fake.requests]
+    assert sent == ["Bearer sk-user-alice", "Bearer sk-user-bob"]
+
+
 def test_a_cache_hit_costs_no_budget(fake: FakeUpstream) -> None:
     answer(fake)
     server = GatewayServer(admin_key=ADMIN_KEY).start()

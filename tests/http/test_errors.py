@@ -67,6 +67,27 @@ def test_wrong_method_is_405_json(gateway: GatewayServer) -> None:
         assert_openai_error(http.post("/health"), 405)
 
 
+def test_get_on_a_post_only_route_is_a_405_that_never_reaches_the_provider(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    head = {"x-portkey-provider": "openai", "x-portkey-custom-host": f"{fake.url}/v1"}
+    with gateway.client() as http:
+        for path in ("/v1/embeddings", "/v1/completions", "/v1/images/generations", "/v1/messages"):
+            resp = http.get(path, headers=head)
+            assert_openai_error(resp, 405, code="method_not_allowed")
+            assert resp.headers["allow"] == "POST"
+    assert fake.requests == []
+
+
+def test_the_root_links_only_to_what_is_served(gateway: GatewayServer) -> None:
+    with gateway.client() as http:
+        root = http.get("/").json()
+        assert root["name"] == "crossroads"
+        for name in ("health", "ready", "metrics"):
+            assert http.get(root[name]).status_code == 200, name
+        assert "docs" not in root
+
+
 @pytest.mark.parametrize(
     ("body", "contains"),
     [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object"), (b"", "empty"), (b"  \n", "empty")],

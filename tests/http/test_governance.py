@@ -349,7 +349,9 @@ def test_wrong_revoked_expired_and_out_of_scope_keys(gov: GatewayServer) -> None
         "revoked": ({"x-portkey-api-key": revoked}, 401, "invalid_api_key"),
         "expired": ({"x-portkey-api-key": expired}, 401, "expired_api_key"),
         "scope": ({"x-portkey-api-key": logs_only}, 403, "insufficient_scope"),
-        "bearer": ({"authorization": "Bearer sk-not-ours"}, 401, "invalid_api_key"),
+        # A provider key sent the plain-OpenAI way: told to send a gateway key beside it.
+        "bearer": ({"authorization": "Bearer sk-not-ours"}, 401, "missing_api_key"),
+        "bearer-ours": ({"authorization": f"Bearer xr-{secrets.token_urlsafe(32)}"}, 401, "invalid_api_key"),
     }
     client = gov.client()
     for name, (headers, status, code) in cases.items():
@@ -360,6 +362,13 @@ def test_wrong_revoked_expired_and_out_of_scope_keys(gov: GatewayServer) -> None
         assert resp.json()["error"]["code"] == code, name
         assert resp.headers["content-type"] == "application/json"
         assert resp.headers["x-portkey-request-id"]
+    provider_key = client.post(
+        "/v1/chat/completions",
+        json=MOCK_CHAT,
+        headers={"x-portkey-provider": "mock", "authorization": "Bearer sk-proj-abc"},
+    ).json()["error"]["message"]
+    assert "x-portkey-api-key" in provider_key and "provider's key" in provider_key
+    assert "Invalid API key" not in provider_key and "sk-proj-abc" not in provider_key
     resp = client.get("/v1/virtual-keys", headers={"x-portkey-api-key": valid})
     assert resp.status_code == 403 and "virtual_keys.list" in resp.json()["error"]["message"]
     ok = client.post(

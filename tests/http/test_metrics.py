@@ -123,6 +123,18 @@ def test_requests_attempts_cache_and_streams_are_counted(
     assert labels == {"endpoint", "provider", "status", "cache"}  # no model, key or metadata labels
 
 
+def test_an_unreachable_provider_is_counted_under_its_name(open_gateway: GatewayServer) -> None:
+    before = scrape(open_gateway)
+    head = {"x-portkey-provider": "groq", "x-portkey-custom-host": "http://127.0.0.1:1/v1"}
+    resp = open_gateway.client().post("/v1/chat/completions", json=MOCK, headers=head)
+    assert resp.status_code == 502 and resp.json()["provider"] == "groq"
+    after = scrape(open_gateway)
+    name = "crossroads_requests_total"
+    labels = {"endpoint": "chat", "status": "502", "cache": "DISABLED"}
+    assert value(after, name, provider="groq", **labels) - value(before, name, provider="groq", **labels) == 1
+    assert value(after, name, provider="none", **labels) == value(before, name, provider="none", **labels)
+
+
 def test_who_may_scrape() -> None:
     server = GatewayServer(admin_key=ADMIN, master_key="m" * 44).start()
     try:

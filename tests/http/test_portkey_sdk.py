@@ -8,6 +8,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 from portkey_ai import Portkey, createHeaders
 from portkey_ai._vendor.openai import APIStatusError, InternalServerError  # the SDK's inference errors
+from portkey_ai.api_resources.exceptions import APIStatusError as ControlPlaneError  # its own APIs' errors
 
 from tests.support.gateway import GatewayServer
 from tests.support.upstream import FakeUpstream, Reply, Stream, fixture_bytes
@@ -130,3 +131,28 @@ def test_mock_provider_through_the_portkey_sdk(gateway: GatewayServer) -> None:
     assert completion.choices[0].message.content == "ping"
     vectors = client.embeddings.create(model="mock-embedding-1", input="x")
     assert vectors.data
+
+
+def test_control_plane_calls_are_refused_and_never_reach_the_provider(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    client = portkey(gateway, fake)
+    calls = [
+        ("Feedback", lambda: client.feedback.create(trace_id="t-1", value=1)),
+        (
+            "Request logs",
+            lambda: client.logs.create(request={"messages": [{"role": "user", "content": "secret chat"}]}),
+        ),
+        ("Request logs", lambda: client.logs.exports.create(filters={}, requested_data=["id"])),
+        ("Prompt templates", lambda: client.prompts.completions.create(prompt_id="pp-1", variables={})),
+    ]
+    for feature, call in calls:
+        with pytest.raises(ControlPlaneError) as refused:
+            call()
+        assert refused.value.status_code == 501, feature
+        error = refused.value.response.json()["error"]
+        assert feature in error["message"] and error["code"] == "not_implemented"
+    assert fake.requests == []
+    # Without any provider header: the same answer, not "x-portkey-provider header is required".
+    bare = gateway.client().post("/v1/feedback", json={"trace_id": "t-1", "value": 1})
+    assert bare.status_code == 501 and "Feedback" in bare.json()["error"]["message"]

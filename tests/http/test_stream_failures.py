@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -222,3 +223,49 @@ def test_idle_timeout_between_chunks_ends_stream_with_error(fake: FakeUpstream) 
     error = json.loads(events(body)[-1])["error"]
     assert "stalled" in error["message"]
     assert body.endswith(b"<<incomplete>>")
+
+
+ANTHROPIC_EVENTS = fixture_bytes("anthropic/messages.stream.text.sse.txt").split(b"\n\n")
+ANTHROPIC_ERROR = (
+    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+)
+ANTHROPIC_PART = b"\n\n".join(ANTHROPIC_EVENTS[:4]) + b"\n\n"
+
+
+@pytest.mark.parametrize(
+    ("provider", "upstream", "route", "failure"),
+    [
+        ("openai", sse([CHUNK, CHUNK], done=False), "/v1/chat/completions", "drop"),
+        ("anthropic", ANTHROPIC_PART + ANTHROPIC_ERROR, "/v1/chat/completions", "event"),
+        ("anthropic", ANTHROPIC_PART, "/v1/chat/completions", "drop"),
+        ("anthropic", ANTHROPIC_PART + ANTHROPIC_ERROR, "/v1/messages", "event"),
+        ("openai", sse([CHUNK, CHUNK], done=False), "/v1/messages", "drop"),
+    ],
+)
+def test_every_failed_stream_ends_the_same_way(
+    gateway: GatewayServer, fake: FakeUpstream, provider: str, upstream: Any, route: str, failure: str
+) -> None:
+    """An in-stream error event and a dead upstream, from either provider, on either route: the
+    partial answer, one error event in the route's shape, then an abnormal end (no terminator)."""
+    path = "/v1/messages" if provider == "anthropic" else "/v1/chat/completions"
+    chunks = upstream if isinstance(upstream, list) else [upstream]
+    fake.on("POST", path, Stream(chunks=chunks, end="drop" if failure == "drop" else "close"))
+    body = {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    head = {"x-portkey-provider": provider, "x-portkey-custom-host": f"{fake.url}/v1"}
+    head["authorization"] = "Bearer k"
+    raw = b""
+    with gateway.client() as http, http.stream("POST", route, json=body, headers=head) as resp:
+        assert resp.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for part in resp.iter_raw():
+                raw += part
+    frames = [f for f in raw.decode().split("\n\n") if f.strip()]
+    data = [json.loads(line[6:]) for f in frames for line in f.splitlines() if line.startswith("data: {")]
+    assert len(data) >= 2  # some of the answer, then the error
+    last = data[-1]
+    assert "error" in last and sum("error" in d for d in data) == 1
+    if route == "/v1/messages":
+        assert last["type"] == "error" and frames[-1].startswith("event: error")
+    expected = "Overloaded" if failure == "event" else "broke off"
+    assert expected in (last["error"]["message"])
+    assert "[DONE]" not in raw.decode() and "message_stop" not in raw.decode()

@@ -77,11 +77,13 @@ def cache_key(
 
 
 def tenant_of(*, principal: str, virtual_key: str | None, credentials: list[Secret]) -> str:
-    """Who an entry belongs to: the gateway key and virtual key; in open mode, the credential."""
+    """Who an entry belongs to: the gateway key, and the virtual key or else the provider
+    credential the request brought itself (so that two callers bringing their own keys through
+    one gateway key never share answers)."""
     parts = [f"key:{principal}"]
     if virtual_key is not None:
         parts.append(f"vk:{virtual_key}")
-    elif principal == "open":
+    else:
         parts += sorted(f"cred:{c.fingerprint()}" for c in credentials if c)
     return "|".join(parts)
 

@@ -659,11 +659,13 @@ def _required(body: Mapping[str, Any], field: str) -> str:
 def _scopes(data: Any) -> tuple[str, ...]:
     if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
         raise BadRequest("scopes must be a list of scope names", param="scopes")
+    if data == ["all"]:  # every scope, as `crossroads keys create --scopes all`
+        return tuple(sorted(keyfmt.SCOPES))
     unknown = sorted(set(data) - keyfmt.SCOPES)
     if unknown:
         raise BadRequest(
             f"scopes: unknown scope(s) {', '.join(unknown)}; "
-            f"valid scopes: {', '.join(sorted(keyfmt.SCOPES))}",
+            f'valid scopes: {", ".join(sorted(keyfmt.SCOPES))} (or ["all"] alone)',
             param="scopes",
         )
     return tuple(dict.fromkeys(data))

@@ -72,6 +72,12 @@ def cache(
 
 def _api_keys(admin: Admin, method: str, rest: list[str], body: bytes) -> tuple[str, Operation]:
     if not rest:
+        if method == "POST":
+            raise MethodNotAllowed(
+                "Method POST is not allowed on /v1/api-keys: create a key with "
+                "POST /v1/api-keys/{type}/{sub_type}, e.g. /v1/api-keys/organisation/service",
+                headers={"allow": "GET"},
+            )
         _allow(method, "GET", "/v1/api-keys")
         return "api_keys.list", admin.list_api_keys
     if len(rest) == 2 and rest[1] == "rotate" and rest[0] not in KEY_TYPES:

@@ -51,6 +51,17 @@ _SSE_HEADERS: Final = (
 _CACHE_DISABLED: Final = (b"x-portkey-cache-status", b"DISABLED")
 _ADMIN_MAX_BODY: Final = 1024 * 1024
 _LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+# GET /: what this is and where to go; every link is served by this gateway.
+_ROOT: Final = _encode(
+    {
+        "name": "crossroads",
+        "version": __version__,
+        "api": "/v1",
+        "health": "/health",
+        "ready": "/ready",
+        "metrics": "/metrics",
+    }
+)
 
 
 class ClientGone(Exception):
@@ -414,7 +425,7 @@ class GatewayApp:
         elif endpoint == "ready":
             status, body = (200, b'{"status":"ready"}') if self.ready else (503, b'{"status":"starting"}')
         else:
-            status, body = 200, _encode({"name": "crossroads", "version": __version__, "docs": "/docs"})
+            status, body = 200, _ROOT
         if method == "HEAD":
             headers = [
                 *exchange.base_headers,

@@ -2,7 +2,10 @@
 
 Every unified route also answers without the `/v1` prefix (the portkey-ai SDK with a
 base URL lacking `/v1`), and so does the admin API (`/v1/api-keys`, `/v1/virtual-keys`,
-`/v1/configs`). Any other `/v1/*` GET, POST or DELETE is the proxy route.
+`/v1/configs`). Portkey's other control-plane paths (feedback, logs, prompts, analytics, ...)
+are refused with a 501 naming the feature: they are never proxied, since their bodies
+(conversations, feedback) are meant for the gateway, not a provider. Any other `/v1/*` GET,
+POST or DELETE is the proxy route.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Final, Literal, NamedTuple
 
-from crossroads.errors import MethodNotAllowed, NotFound
+from crossroads.errors import MethodNotAllowed, NotFound, NotImplementedHere
 from crossroads.providers.base import (
     CHAT,
     COMPLETIONS,
@@ -50,6 +53,27 @@ _UNIFIED: Final[dict[str, tuple[str, str, BodyKind]]] = {
     "/messages": ("POST", MESSAGES, "json"),
     "/messages/count_tokens": ("POST", COUNT_TOKENS, "json"),
 }
+# Methods besides its own that a unified path also has at the provider, relayed as they are:
+# GET /v1/chat/completions lists stored completions. Others are a 405, never forwarded.
+_ALSO_PROXIED: Final[dict[str, frozenset[str]]] = {"/chat/completions": frozenset({"GET"})}
+# Portkey's control plane beyond what this gateway serves: the path prefix and what it is.
+CONTROL_PLANE: Final[dict[str, str]] = {
+    "/feedback": "Feedback (Portkey's feedback API)",
+    "/logs": "Request logs (Portkey's logs API)",
+    "/analytics": "Analytics (Portkey's analytics API)",
+    "/prompts": "Prompt templates (Portkey's prompts API)",
+    "/prompt": "Prompt templates (Portkey's prompts API)",
+    "/guardrails": "Saved guardrails (Portkey's guardrails API)",
+    "/admin": "Users and workspaces (Portkey's admin API)",
+    "/integrations": "Integrations (Portkey's integrations API)",
+    "/providers": "Workspace providers (Portkey's providers API)",
+    "/labels": "Prompt labels (Portkey's labels API)",
+    "/collections": "Prompt collections (Portkey's collections API)",
+    "/mcp-servers": "MCP servers (Portkey's MCP API)",
+    "/mcp-integrations": "MCP integrations (Portkey's MCP API)",
+    "/audit-logs": "Audit logs (Portkey's audit logs API)",
+    "/policies": "Usage and rate-limit policies (Portkey's policies API)",
+}
 _LOCAL: Final[dict[str, str]] = {"/health": "health", "/ready": "ready", "/": "root", "/metrics": "metrics"}
 METRICS: Final = "metrics"
 ADMIN: Final = "admin"  # the control plane: api-keys, virtual-keys, configs
@@ -80,15 +104,23 @@ def match(method: str, path: str) -> Route:
                 f"Method {method} is not allowed on {path}", headers={"allow": "DELETE, GET, POST, PUT"}
             )
         return Route(ADMIN, "raw", trimmed)
+    feature = CONTROL_PLANE.get("/" + trimmed[1:].split("/", 1)[0])
+    if feature is not None:
+        raise NotImplementedHere(
+            f"{feature} is not available on this gateway ({method} {path}); "
+            "Portkey control-plane calls are answered by the gateway and never sent to a provider",
+            code="not_implemented",
+        )
     unified = _UNIFIED.get(sub.rstrip("/") or sub)
     if unified is not None:
         allowed, endpoint, body = unified
         if method == allowed:
             return Route(endpoint, body, sub.rstrip("/"))
-        if not prefixed or method not in _PROXY_METHODS:
+        also = _ALSO_PROXIED.get(sub.rstrip("/"), frozenset()) if prefixed else frozenset()
+        if method not in also:
             raise MethodNotAllowed(
-                f"Method {method} is not allowed on {path}",
-                headers={"allow": ", ".join(sorted({allowed} | (_PROXY_METHODS if prefixed else set())))},
+                f"Method {method} is not allowed on {path} (use {allowed})",
+                headers={"allow": ", ".join(sorted({allowed} | also))},
             )
         # e.g. GET /v1/chat/completions lists stored completions: the provider's own route.
         return Route(PROXY, "raw", sub)

@@ -53,6 +53,14 @@ class Access:
         if principal is None:
             if open_mode and not from_bearer and not keyfmt.looks_like_key(presented):
                 return OPEN  # e.g. a Portkey cloud key left in PORTKEY_API_KEY: not ours, not needed
+            if from_bearer and not keyfmt.looks_like_key(presented):
+                # Most likely the provider's key, sent the plain-OpenAI-SDK way.
+                raise AuthError(
+                    "A gateway API key is required: this gateway has API keys, so send yours in "
+                    "x-portkey-api-key; the Authorization bearer token is then taken as the provider's "
+                    "key (it is not a gateway key)",
+                    code="missing_api_key",
+                )
             raise AuthError("Invalid API key: it is unknown, revoked or rotated out", code="invalid_api_key")
         if principal.expires_at is not None and principal.expires_at <= self.directory.wall():
             raise AuthError("Invalid API key: it has expired", code="expired_api_key")

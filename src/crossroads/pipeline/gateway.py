@@ -296,6 +296,8 @@ class Gateway:
             try:
                 return await self._send(adapter, call, target)
             except GatewayError as exc:
+                if isinstance(exc, UpstreamError) and exc.provider is None:
+                    exc.provider = adapter.name  # e.g. unreachable: still this provider's failure
                 # Providers echo keys in their errors, whole or in part: none of it goes further.
                 exc.message = redact(exc.message, *target.secrets())
                 if tracing is not None:
