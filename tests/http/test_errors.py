@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -329,3 +330,38 @@ def test_self_hosted_provider_needs_a_custom_host(gateway: GatewayServer) -> Non
 def test_multipart_route_needs_multipart(gateway: GatewayServer) -> None:
     resp = post(gateway, {"x-portkey-provider": "mock"}, path="/v1/audio/transcriptions", json={"model": "m"})
     assert_openai_error(resp, 400, contains="multipart/form-data")
+
+
+# The Portkey page's fallback example as its curl sends it: the config JSON over several lines.
+MULTI_LINE_CONFIG = '{\n    "strategy": {"mode": "fallback"},\n    "targets": [{"provider": "mock"}]\n  }'
+
+
+def test_a_header_value_on_several_lines_gets_a_json_400_saying_so(gateway: GatewayServer) -> None:
+    body = b'{"model":"mock-1","messages":[{"role":"user","content":"Hi"}]}'
+    request = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"x-portkey-config: {MULTI_LINE_CONFIG}\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(payload)["error"]
+    assert error["code"] == "invalid_http_request" and error["type"] == "invalid_request_error"
+    assert "on one line" in error["message"]
+    # On one line, the same config works.
+    one_line = json.dumps(json.loads(MULTI_LINE_CONFIG))
+    assert post(gateway, {"x-portkey-config": one_line}).status_code == 200
+
+
+def test_a_config_whose_quotes_the_shell_removed_gets_a_hint(gateway: GatewayServer) -> None:
+    # `-H "x-portkey-config: {"strategy": ...}"`: the inner double quotes end the shell string.
+    resp = post(gateway, {"x-portkey-config": "{strategy: {mode: fallback}, targets: [{provider: mock}]}"})
+    error = assert_openai_error(resp, 400, code="invalid_config")
+    assert "shell removed them" in error["message"] and "single quotes" in error["message"]
+    plain = post(gateway, {"x-portkey-config": '{"strategy": {"mode": "fallback"}, "targets": [}'})
+    assert "shell" not in assert_openai_error(plain, 400, code="invalid_config")["message"]

@@ -47,6 +47,14 @@ def test_chat_echoes_and_counts(gateway: GatewayServer) -> None:
     assert again.id == completion.id
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4-5", "anything/at-all"])
+def test_any_model_name_is_answered_under_its_own_name(gateway: GatewayServer, model: str) -> None:
+    completion = mock(gateway).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert completion.model == model and completion.choices[0].message.content == "Hi"
+
+
 def test_stream_with_chunk_count_and_usage(gateway: GatewayServer) -> None:
     chunks = list(
         mock(gateway).chat.completions.create(

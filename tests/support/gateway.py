@@ -17,6 +17,7 @@ import httpx
 import uvicorn
 
 from crossroads.app import create_app
+from crossroads.http.protocol import GatewayHttpProtocol
 from crossroads.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ class GatewayServer:
             host="127.0.0.1",
             port=0,
             loop="uvloop",
-            http="httptools",
+            http=GatewayHttpProtocol,
             lifespan="on",
             log_level="warning",
             access_log=False,

@@ -46,6 +46,20 @@ def snake(key: str) -> str:
     return _CAMEL.sub("_", key).lower() if any(c.isupper() for c in key) else key
 
 
+_BARE_KEY: Final = re.compile(r"[{,]\s*[A-Za-z_][A-Za-z0-9_]*\s*:")
+
+
+def _quotes_hint(source: str | bytes) -> str:
+    """What probably happened to JSON whose keys lost their double quotes: the shell ate them."""
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    if '"' in text or not _BARE_KEY.search(text):
+        return ""
+    return (
+        "; its keys have no double quotes, which usually means the shell removed them: "
+        "wrap the whole header in single quotes, e.g. -H 'x-portkey-config: {\"strategy\": ...}'"
+    )
+
+
 def parse_config(source: str | bytes | dict[str, Any], *, origin: str = "x-portkey-config") -> ConfigNode:
     """A validated config tree, or ConfigError naming the problem and where it is."""
     data: Any = source
@@ -54,7 +68,8 @@ def parse_config(source: str | bytes | dict[str, Any], *, origin: str = "x-portk
             data = msgspec.json.decode(source)
         except msgspec.DecodeError as exc:
             raise ConfigError(
-                f"Invalid config passed: {origin} is not valid JSON ({exc})", param=origin
+                f"Invalid config passed: {origin} is not valid JSON ({exc}){_quotes_hint(source)}",
+                param=origin,
             ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"Invalid config passed: {origin} must be a JSON object", param=origin)

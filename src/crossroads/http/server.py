@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from crossroads.http.protocol import GatewayHttpProtocol
 from crossroads.observability.metrics import MULTIPROCESS_ENV
 from crossroads.settings import Settings
 
@@ -64,7 +65,7 @@ def serve(settings: Settings, env: dict[str, str]) -> None:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttpProtocol,
         lifespan="on",
         access_log=settings.access_log,
         proxy_headers=False,
