@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import CROSSROADS, GatewayProcess
+from tests.support.gateway import CROSSROADS, GatewayProcess, GatewayServer
 
 MOCK = {"x-portkey-provider": "mock"}
 
@@ -179,3 +180,58 @@ def test_check_config_finds_saved_configs_and_reports_errors(tmp_path: Path) -> 
         check=False,
     )
     assert bad.returncode == 2 and "unknown key `retri` at `targets[0]`" in bad.stderr
+
+
+def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CROSSROADS), "check-config", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+
+
+def test_check_config_reads_configs_saved_with_the_admin_api(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path}/catalog.db"
+    gateway = GatewayServer(database_url=database).start()
+    try:
+        with gateway.client() as http:
+            body = {
+                "name": "support",
+                "slug": "pc-support",
+                "config": {"provider": "mock", "retry": {"attempts": 2}},
+            }
+            saved = http.post("/v1/configs", json=body)
+            assert saved.status_code == 200, saved.text
+            http.post("/v1/configs", json={"name": "old", "slug": "pc-old", "config": {"provider": "mock"}})
+            http.put("/v1/configs/pc-old", json={"status": "archived"})
+    finally:
+        gateway.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSROADS_")}
+    env["CROSSROADS_DATABASE_URL"] = database
+    for ref in ("pc-support", saved.json()["id"]):
+        ok = check_config(ref, "--json", env=env)
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout) == {"provider": "mock", "retry": {"attempts": 2}}
+        assert f"the saved config 'pc-support' (version 1) in the database {database}" in ok.stderr
+    archived = check_config("pc-old", env=env)
+    assert archived.returncode == 0 and "archived: requests cannot use it" in archived.stderr
+
+    missing = check_config("pc-nope", env=env)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert f"a saved config in the database {database} (saved: pc-old, pc-support)" in missing.stderr
+    assert "a config of the settings (no settings file: none)" in missing.stderr
+
+    nowhere = check_config("pc-nope", env={**env, "CROSSROADS_DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
+    assert nowhere.returncode == 2 and f"there is none at {tmp_path}/none.db" in nowhere.stderr
+    assert not (tmp_path / "none.db").exists()  # looking does not create a database
+
+
+def test_serve_says_which_database_it_uses() -> None:
+    gateway = GatewayProcess().start()
+    try:
+        assert f"database {gateway.env['CROSSROADS_DATABASE_URL']}" in gateway.output()
+    finally:
+        gateway.stop()

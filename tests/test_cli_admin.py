@@ -239,10 +239,144 @@ def test_a_bad_config_is_refused_with_its_path(env: dict[str, str]) -> None:
             "CR_TEST_UNSET_VAR is not set",
         ),
         (["virtual-keys", "update", "nothing-000000", "--json", "{}"], "nothing-000000"),
+        # Unknown fields in a --json body, at the top or inside, for every resource.
+        (
+            [
+                "virtual-keys",
+                "create",
+                "--name",
+                "v",
+                "--provider",
+                "openai",
+                "--json",
+                '{"customhost": "x"}',
+            ],
+            "did you mean 'customHost'",
+        ),
+        (
+            [
+                "virtual-keys",
+                "create",
+                "--name",
+                "v",
+                "--provider",
+                "openai",
+                "--json",
+                '{"model_config": {"x": 1}}',
+            ],
+            "'model_config.x'",
+        ),
+        (["keys", "create", "--name", "k", "--json", '{"usage_limits": {"credit_limt": 1}}'], "credit_limt"),
+        (
+            ["keys", "create", "--name", "k", "--json", '{"rate_limits": [{"unit": "rpm", "valu": 1}]}'],
+            "valu",
+        ),
+        (["keys", "create", "--name", "k", "--json", '{"rotation_policy": {}}'], "rotate"),
+        (
+            ["configs", "create", "--name", "c", "--config", GOOD_CONFIG, "--json", '{"is_defualt": 1}'],
+            "is_defualt",
+        ),
+        (["configs", "create", "--name", "c", "--config", '{"provider": "mock", "retri": 1}'], "retri"),
+        # A flag and the --json body saying different things.
+        (["keys", "create", "--name", "a", "--json", '{"name": "b"}'], "--name and the --json body's 'name'"),
+        (
+            [
+                "virtual-keys",
+                "create",
+                "--name",
+                "v",
+                "--provider",
+                "openai",
+                "--json",
+                '{"provider": "groq"}',
+            ],
+            "--provider",
+        ),
     ],
 )
 def test_errors_exit_non_zero_with_a_message(env: dict[str, str], args: list[str], message: str) -> None:
     assert message in fails(env, *args)
+    assert listed(succeeds(env, "keys", "list")) == []
+
+
+def test_updates_refuse_unknown_fields_and_change_nothing(env: dict[str, str]) -> None:
+    key = succeeds(env, "keys", "create", "--name", "k")["id"]
+    slug = succeeds(env, "virtual-keys", "create", "--name", "v", "--provider", "openai")["slug"]
+    config = succeeds(env, "configs", "create", "--name", "c", "--config", GOOD_CONFIG)["slug"]
+    assert "'nmae'" in fails(env, "keys", "update", key, "--json", '{"nmae": "x"}')
+    assert "'notes'" in fails(env, "virtual-keys", "update", slug, "--json", '{"notes": "x"}')
+    assert "'stauts'" in fails(env, "configs", "update", config, "--json", '{"stauts": "archived"}')
+    assert succeeds(env, "keys", "get", key)["name"] == "k"
+    assert "note" not in succeeds(env, "virtual-keys", "get", slug)
+    assert succeeds(env, "configs", "get", config)["status"] == "active"
+
+
+def test_slugs_can_be_chosen_from_the_command_line(env: dict[str, str]) -> None:
+    vk = succeeds(
+        env,
+        "virtual-keys",
+        "create",
+        "--name",
+        "v",
+        "--provider",
+        "mock",
+        "--json",
+        '{"slug": "openai-virtual-key"}',
+    )
+    assert vk["slug"] == "openai-virtual-key"
+    body = '{"slug": "pc-config-abc123"}'
+    assert succeeds(env, "configs", "create", "--name", "c", "--config", GOOD_CONFIG, "--json", body)[
+        "slug"
+    ] == ("pc-config-abc123")
+    assert "'pc-config-abc123' already exists" in fails(
+        env, "configs", "create", "--name", "c", "--config", GOOD_CONFIG, "--json", body
+    )
+
+
+def test_every_command_says_which_database_it_opened(env: dict[str, str]) -> None:
+    result = crossroads(env, "keys", "list")
+    assert result.returncode == 0, result.stderr
+    assert f"database {env['CROSSROADS_DATABASE_URL']}" in result.stderr
+    assert json.loads(result.stdout)["total"] == 0  # stdout is the JSON alone
+
+
+def test_the_default_database_is_the_same_wherever_the_cli_runs(env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in env.items() if k != "CROSSROADS_DATABASE_URL"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    made = subprocess.run(
+        [str(CROSSROADS), "keys", "create", "--name", "k"],
+        cwd=one,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    database = tmp_path / "data" / "crossroads" / "crossroads.db"
+    assert f"database sqlite:///{database}" in made.stderr
+    assert database.is_file() and (database.parent.stat().st_mode & 0o777) == 0o700
+    assert list(one.iterdir()) == []  # nothing in the working directory
+    seen = subprocess.run(
+        [str(CROSSROADS), "keys", "list"], cwd=two, env=env, capture_output=True, text=True, check=False
+    )
+    assert [k["name"] for k in listed(json.loads(seen.stdout))] == ["k"]
+
+    # Without XDG_DATA_HOME: ~/.local/share/crossroads.
+    home = {k: v for k, v in env.items() if k != "XDG_DATA_HOME"} | {"HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [str(CROSSROADS), "keys", "list"], cwd=two, env=home, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "home" / ".local" / "share" / "crossroads" / "crossroads.db").is_file()
+
+    # A home where nothing can be created: a message naming the settings to use instead.
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    message = fails({**home, "HOME": str(blocked)}, "keys", "list")
+    assert "CROSSROADS_DATABASE_URL" in message and "XDG_DATA_HOME" in message
 
 
 def test_settings_errors_exit_2(env: dict[str, str]) -> None:

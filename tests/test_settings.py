@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crossroads.settings import Settings, SettingsError, load_settings
+from crossroads.settings import Settings, SettingsError, default_database_url, load_settings, prepare_database
 
 
 def test_defaults_bind_loopback_8787() -> None:
@@ -68,3 +68,26 @@ def test_documented_keys_match_the_struct() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
     for field in Settings.__struct_fields__:
         assert f"`{field}`" in doc, f"docs/settings.md does not document {field}"
+
+
+def test_the_default_database_is_in_the_users_data_directory(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path / "home")}
+    assert load_settings(env=env).database_url == f"sqlite:///{tmp_path}/data/crossroads/crossroads.db"
+    # Without XDG_DATA_HOME, or with a relative one (the XDG spec ignores those): ~/.local/share.
+    home = f"sqlite:///{tmp_path}/home/.local/share/crossroads/crossroads.db"
+    assert load_settings(env={"HOME": str(tmp_path / "home")}).database_url == home
+    assert load_settings(env={**env, "XDG_DATA_HOME": "relative/dir"}).database_url == home
+    # The setting wins; nothing is created by reading settings.
+    chosen = load_settings(env={**env, "CROSSROADS_DATABASE_URL": "sqlite:///x.db"})
+    assert chosen.database_url == "sqlite:///x.db"
+    assert list(tmp_path.iterdir()) == []
+    assert default_database_url(env) == load_settings(env=env).database_url
+
+
+def test_only_the_default_database_directory_is_created(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    prepare_database(load_settings(env=env), env)
+    assert (tmp_path / "data" / "crossroads").is_dir()
+    chosen = load_settings(env={**env, "CROSSROADS_DATABASE_URL": f"sqlite:///{tmp_path}/elsewhere/c.db"})
+    prepare_database(chosen, env)
+    assert not (tmp_path / "elsewhere").exists()  # a path the user chose must exist: it is not guessed

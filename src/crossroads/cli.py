@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from crossroads import __version__
-from crossroads.settings import SettingsError, load_settings
-from crossroads.storage.catalog import CatalogUnavailable, open_catalog
+from crossroads.settings import Settings, SettingsError, load_settings, prepare_database
+from crossroads.storage.catalog import CatalogUnavailable, open_catalog, shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,10 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config", help="validate a Portkey config and print the routing tree as the gateway reads it"
     )
     check.add_argument(
-        "config", help="a JSON or YAML file, inline JSON, or the id of a config in the settings"
+        "config",
+        help="a JSON or YAML file, inline JSON, the id of a config in the settings, or the slug or id "
+        "of a config saved with the admin API or `crossroads configs create`",
     )
     check.add_argument(
-        "--settings", metavar="FILE", help="settings file holding saved configs (default: $CROSSROADS_CONFIG)"
+        "--settings",
+        metavar="FILE",
+        help="settings file holding saved configs and the database_url (default: $CROSSROADS_CONFIG)",
     )
     check.add_argument(
         "--json", action="store_true", help="print the canonical JSON (secrets masked) instead"
@@ -71,21 +75,64 @@ def _check_config(args: argparse.Namespace) -> int:
                 source = yaml.safe_load(handle)
         else:
             settings = load_settings(args.settings)
-            if text not in settings.configs:
-                known = ", ".join(sorted(settings.configs)) or "none"
-                print(
-                    f"crossroads: {text!r} is not a file, JSON, or a saved config (saved: {known})",
-                    file=sys.stderr,
-                )
-                return 2
-            source = settings.configs[text]
+            where = args.settings or os.environ.get("CROSSROADS_CONFIG") or "no settings file"
+            if text in settings.configs:
+                print(f"crossroads: {text!r} is a config of the settings ({where})", file=sys.stderr)
+                source = settings.configs[text]
+            else:
+                source, looked = _stored_config(settings, text)
+                if source is None:
+                    known = ", ".join(sorted(settings.configs)) or "none"
+                    print(
+                        f"crossroads: {text!r} is not a file, inline JSON, a config of the settings "
+                        f"({where}: {known}) or {looked}",
+                        file=sys.stderr,
+                    )
+                    return 2
+                print(f"crossroads: {text!r} is {looked}", file=sys.stderr)
         node = parse_config(source, origin=text if len(text) < 80 else "config")
+    except CatalogUnavailable as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, SettingsError, yaml.YAMLError, OSError) as exc:
         message = exc.message if isinstance(exc, ConfigError) else str(exc)
         print(f"crossroads: {message}", file=sys.stderr)
         return 2
     print(json.dumps(to_dict(node), indent=2) if args.json else tree(node))
     return 0
+
+
+def _stored_config(settings: Settings, ref: str) -> tuple[dict[str, Any] | None, str]:
+    """(the saved config with this slug or id, or None; where it was looked for, for the message)."""
+    from crossroads.governance import records as rec  # noqa: PLC0415
+
+    url = settings.database_url
+    if not url.startswith(("postgresql://", "postgres://")):
+        path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+        if path in ("", ":memory:") or not os.path.isfile(path):
+            return None, f"a saved config in the database (there is none at {path or url})"
+    catalog = open_catalog(url)
+
+    async def look() -> tuple[str | None, list[str]]:
+        await catalog.start()
+        try:
+            data = await catalog.find(rec.CONFIG, ref) or await catalog.get(rec.CONFIG, ref)
+            names = (
+                [] if data else [rec.decode(d, rec.SavedConfig).slug for d in await catalog.all(rec.CONFIG)]
+            )
+            return data, names
+        finally:
+            await catalog.close()
+
+    data, names = asyncio.run(look())
+    if data is None:
+        saved = ", ".join(sorted(names)[:20]) or "none"
+        return None, f"a saved config in the database {shown(url)} (saved: {saved})"
+    config = rec.decode(data, rec.SavedConfig)
+    status = "" if config.status == "active" else f", {config.status}: requests cannot use it"
+    return config.config, (
+        f"the saved config {config.slug!r} (version {config.version}{status}) in the database {shown(url)}"
+    )
 
 
 def _open_database(url: str) -> None:
@@ -111,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
         from crossroads.app import create_app  # noqa: PLC0415  (heavy imports only when serving)
 
         create_app(settings)  # validates the parts before any worker starts
+        prepare_database(settings, {**os.environ, **env})
         _open_database(settings.database_url)  # and migrates it once, before the workers
     except SettingsError as exc:
         print(f"crossroads: {exc}", file=sys.stderr)
@@ -124,7 +172,7 @@ def _serve(args: argparse.Namespace) -> int:
     workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
     example = '{"model":"mock-1","messages":[{"role":"user","content":"Hello!"}]}'
     print(
-        f"crossroads {__version__} on {url} ({workers}); try:\n"
+        f"crossroads {__version__} on {url} ({workers}), database {shown(settings.database_url)}; try:\n"
         f"  curl {url}/v1/chat/completions -H 'content-type: application/json' "
         f"-H 'x-portkey-provider: mock' -d '{example}'",
         file=sys.stderr,

@@ -2,7 +2,8 @@
 straight on the catalog the gateway uses (same settings, same validation, same JSON out).
 
 They work when no API key exists yet and when the HTTP admin API is locked, which makes them
-the way to create the first admin key and to recover access.
+the way to create the first admin key and to recover access. Each says on stderr which
+database it opened (stdout stays the JSON answer).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def _resource(commands: Any, name: str, what: str) -> dict[str, argparse.Argumen
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossroads.settings import SettingsError, load_settings  # noqa: PLC0415
+    from crossroads.settings import SettingsError, load_settings, prepare_database  # noqa: PLC0415
+    from crossroads.storage.catalog import shown  # noqa: PLC0415
 
     try:
         settings = load_settings(args.settings)
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "cache" and not settings.redis_url:
             result = _clear_in_gateway(settings, args)
         else:
+            if args.command != "cache":
+                prepare_database(settings)
+                print(f"crossroads: database {shown(settings.database_url)}", file=sys.stderr)
             result = asyncio.run(_execute(settings, args, body))
     except SettingsError as exc:
         print(f"crossroads: {exc}", file=sys.stderr)
@@ -199,12 +204,12 @@ async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:
     if resource == "keys":
         if action == "create":
             if args.name:
-                body["name"] = args.name
+                _flag(body, "name", args.name, "--name")
             if args.scopes:
                 scopes = (
                     sorted(SCOPES) if args.scopes == "all" else [s.strip() for s in args.scopes.split(",")]
                 )
-                body["scopes"] = scopes
+                _flag(body, "scopes", scopes, "--scopes")
             result: JSON = await admin.create_api_key(args.type, args.sub_type, body)
             return result
         if action == "rotate":
@@ -218,24 +223,33 @@ async def _dispatch(admin: Admin, args: argparse.Namespace, body: JSON) -> JSON:
             return await admin.reencrypt_virtual_keys()
         if action == "create":
             if args.name:
-                body["name"] = args.name
+                _flag(body, "name", args.name, "--name")
             if args.provider:
-                body["provider"] = args.provider
+                _flag(body, "provider", args.provider, "--provider")
             if args.key_env:
                 value = os.environ.get(args.key_env)
                 if not value:
                     raise _UsageError(f"the environment variable {args.key_env} is not set")
+                if "key" in body:
+                    raise _UsageError("give the provider's key once: --key-env or the --json body's key")
                 body["key"] = value
         return await _crud(admin, "virtual_key", action, ident, body)
     if action == "create":
         if args.name:
-            body["name"] = args.name
+            _flag(body, "name", args.name, "--name")
         if args.config:
-            body["config"] = _body(args.config, "--config")
+            _flag(body, "config", _body(args.config, "--config"), "--config")
     if action == "versions":
         versions: JSON = await admin.config_versions(ident)
         return versions
     return await _crud(admin, "config", action, ident, body)
+
+
+def _flag(body: JSON, field: str, value: Any, flag: str) -> None:
+    """A flag's value into the body; a --json body that says otherwise is an error, not overridden."""
+    if field in body and body[field] != value:
+        raise _UsageError(f"{flag} and the --json body's {field!r} disagree: give it once")
+    body[field] = value
 
 
 async def _crud(admin: Admin, kind: str, action: str, ident: str, body: JSON) -> JSON:

@@ -19,6 +19,38 @@ ENV_PREFIX = "CROSSROADS_"
 ENV_CONTROL = frozenset({"CROSSROADS_CONFIG"})
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+def default_database_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded catalog lives unless `database_url` says otherwise, wherever the
+    command runs: $XDG_DATA_HOME/crossroads/crossroads.db, else ~/.local/share/crossroads/."""
+    env = os.environ if env is None else env
+    data_home = env.get("XDG_DATA_HOME") or ""
+    if os.path.isabs(data_home):  # (a relative one is ignored, as the XDG spec says)
+        return Path(data_home) / "crossroads" / "crossroads.db"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "share" / "crossroads" / "crossroads.db"
+
+
+def default_database_url(env: Mapping[str, str] | None = None) -> str:
+    return f"sqlite:///{default_database_path(env)}"
+
+
+def prepare_database(settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    """Create the default database's directory (owner-only: the catalog holds sealed provider
+    keys) before it is first opened. A path the user chose must exist already."""
+    if settings.database_url != default_database_url(env):
+        return
+    directory = default_database_path(env).parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create the default database directory {directory}: {exc.strerror}; set database_url "
+            "(CROSSROADS_DATABASE_URL, e.g. sqlite:////var/lib/crossroads/crossroads.db) or XDG_DATA_HOME"
+        ) from None
+
+
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -115,7 +147,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     # Shared state between replicas: circuit breaker health, rate-limit and budget counters.
     redis_url: str | None = None
     # Governance: the catalog of API keys, virtual keys and saved configs.
-    database_url: str = "sqlite:///crossroads.db"  # or postgresql://user@host:5432/db
+    # sqlite:///path or postgresql://user@host:5432/db; by default a file in the user's data directory.
+    database_url: str = msgspec.field(default_factory=default_database_url)
     require_api_key: bool = False  # else the gateway runs open until the first API key exists
     admin_key: str | None = None  # a bootstrap key with every scope (32+ characters); never logged
     admin_key_file: str | None = None
@@ -166,6 +199,8 @@ def load_settings(
     if overlay:
         data = _merge(data, overlay)
         source = f"{source} + environment" if source != "defaults" else "environment"
+    if "database_url" not in data:
+        data = {**data, "database_url": default_database_url(env)}
     return parse_settings(data, source)
 
 

@@ -127,3 +127,38 @@ async def test_a_budget_without_reset_never_resets(ledger: Ledger, clock: Clock)
     clock.to(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(BudgetExceeded, match="exhausted"):
         await ledger.reserve(limits, who="k", model=None, prompt=1, completion=1)
+
+
+async def test_a_budget_refusal_says_what_is_left_and_what_the_request_needs(ledger: Ledger) -> None:
+    limits = Limits(owner="key:7", usage=UsageLimit(credit_limit=30, type="tokens"))
+    spent = await ledger.reserve(limits, who="key 'app'", model=None, prompt=5, completion=10)
+    await spent.settle((5, 10))  # 15 of 30 used
+    with pytest.raises(BudgetExceeded) as refused:
+        await ledger.reserve(limits, who="key 'app'", model=None, prompt=10, completion=10)
+    message = refused.value.message
+    assert "budget of key 'app' (30 tokens) has 15 tokens left" in message, message
+    assert "this request needs an estimated 20 tokens" in message and "exhausted" not in message
+    await spent.settle((15, 15))  # settling again changes nothing: 15 are still left
+    fits = await ledger.reserve(limits, who="k", model=None, prompt=5, completion=10)
+    await fits.settle((5, 10))
+    with pytest.raises(BudgetExceeded, match=r"is exhausted \(30 tokens\)"):
+        await ledger.reserve(limits, who="k", model=None, prompt=1, completion=1)
+
+
+async def test_a_cost_refusal_says_what_is_left_in_dollars(ledger: Ledger) -> None:
+    limits = Limits(owner="vk:8", usage=UsageLimit(credit_limit=0.001, type="cost"))
+    spent = await ledger.reserve(limits, who="k", model="priced", prompt=100, completion=100)
+    await spent.settle((100, 100))  # 300 of 1000 micro-dollars
+    with pytest.raises(BudgetExceeded) as refused:
+        await ledger.reserve(limits, who="k", model="priced", prompt=200, completion=300)  # 800
+    assert "has 0.0007 USD left" in refused.value.message
+    assert "needs an estimated 0.0008 USD" in refused.value.message
+
+
+async def test_a_token_rate_limit_refusal_says_what_is_left_in_the_window(ledger: Ledger) -> None:
+    limits = Limits(owner="key:9", rate=(RateLimit("tokens", "rpm", 100),))
+    await ledger.reserve(limits, who="k", model=None, prompt=30, completion=30)
+    with pytest.raises(RateLimited) as refused:
+        await ledger.reserve(limits, who="k", model=None, prompt=25, completion=25)
+    assert "40 tokens left in this window, this request needs an estimated 50" in refused.value.message
+    assert refused.value.headers["retry-after"] == "2"

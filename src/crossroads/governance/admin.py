@@ -2,8 +2,8 @@
 and saved configs, created, read, listed, updated, rotated and deleted.
 
 Inputs are Portkey's bodies (snake_case, with the camelCase spellings the SDK and Terraform
-send), validated field by field: an unknown field is a 400 naming it and the valid ones.
-Outputs are Portkey's shapes: top-level objects with string ids and ISO timestamps,
+send), validated field by field (inputs.py): an unknown field is a 400 naming it and the valid
+ones. Outputs are Portkey's shapes: top-level objects with string ids and ISO timestamps,
 `{object: "list", total, data}` lists, `{}` for deletes. Secrets go in once and never come
 back out: API keys are shown once at creation, provider credentials only masked.
 """
@@ -12,87 +12,26 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
-import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import msgspec
 
-from crossroads.errors import BadRequest, GatewayError, NotFound
+from crossroads.errors import BadRequest, Conflict, GatewayError, NotFound
+from crossroads.governance import inputs as inp
 from crossroads.governance import keys as keyfmt
 from crossroads.governance import records as rec
-from crossroads.governance.limits import Limits, UsageLimit, parse_rate_limits, parse_usage_limit, slots
-from crossroads.governance.vault import Vault, VaultError
+from crossroads.governance import slugs
+from crossroads.governance.limits import Limits, UsageLimit, slots
+from crossroads.governance.vault import MasterKeyMissing, Vault, VaultError
 from crossroads.secret import SECRET_OPTIONS
 from crossroads.storage import catalog as cat
 from crossroads.storage.counters import Counter
 
 JSON = dict[str, Any]
-
-# Virtual-key fields that are not provider extras (both spellings).
-_VK_FIELDS: Final = frozenset(
-    {
-        "name",
-        "provider",
-        "key",
-        "note",
-        "custom_host",
-        "customHost",
-        "allowed_models",
-        "allowedModels",
-        "usage_limits",
-        "rate_limits",
-        "expires_at",
-        "workspace_id",
-        "model_config",
-        "reset_usage",
-        "slug",
-    }
-)
-# Portkey's virtual-key extras -> the target option (x-portkey-* header name) they set.
-_EXTRA_OPTIONS: Final = {
-    "resourceName": "azure_resource_name",
-    "deploymentName": "azure_deployment_id",
-    "apiVersion": "azure_api_version",
-    "deploymentConfig": "azure_deployment_config",
-    "deployment_config": "azure_deployment_config",
-    "vertexProjectId": "vertex_project_id",
-    "vertexRegion": "vertex_region",
-    "workersAiAccountId": "workers_ai_account_id",
-}
-_KEY_FIELDS: Final = frozenset(
-    {
-        "name",
-        "description",
-        "scopes",
-        "defaults",
-        "rate_limits",
-        "usage_limits",
-        "allowed_models",
-        "expires_at",
-        "workspace_id",
-        "user_id",
-        "type",
-        "sub-type",
-        "sub_type",
-        "alert_emails",
-        "rotation_policy",
-        "reset_usage",
-        "id",
-    }
-)
-_CONFIG_FIELDS: Final = frozenset(
-    {"name", "config", "is_default", "isDefault", "workspace_id", "slug", "status"}
-)
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-class VaultMissing(GatewayError):
-    status = 503
-    default_code = "vault_not_configured"
+_DERIVED_TRIES = 3  # a derived slug that is taken (6 random hex digits) is drawn again
 
 
 class Admin:
@@ -127,8 +66,9 @@ class Admin:
                 f"{', '.join(sorted(keyfmt.KEY_SUB_TYPES))}; got {key_type}/{sub_type}",
                 code="invalid_key_type",
             )
-        _known(body, _KEY_FIELDS, "API key")
-        name = _required(body, "name")
+        inp.known(body, inp.API_KEY_CREATE, "API key")
+        _same_type(body, key_type, sub_type)
+        name = inp.required(body, "name")
         secret = keyfmt.new_key()
         now = self._clock()
         key = rec.ApiKey(
@@ -137,15 +77,15 @@ class Admin:
             key_hash=keyfmt.key_hash(secret),
             masked=keyfmt.mask(secret),
             type=f"{key_type}-{sub_type}",
-            scopes=_scopes(body.get("scopes", list(keyfmt.DEFAULT_SCOPES))),
+            scopes=inp.scopes(body.get("scopes", list(keyfmt.DEFAULT_SCOPES))),
             defaults=await self._defaults(body.get("defaults")),
-            description=_text(body, "description"),
-            rate_limits=_rate_limits(body.get("rate_limits")),
-            usage_limits=_usage_limits(body.get("usage_limits")),
-            allowed_models=_models(body.get("allowed_models")),
-            expires_at=_timestamp(body.get("expires_at"), "expires_at"),
-            workspace_id=_text(body, "workspace_id"),
-            user_id=_text(body, "user_id"),
+            description=inp.text(body, "description"),
+            rate_limits=inp.rate_limits(body.get("rate_limits")),
+            usage_limits=inp.usage_limits(body.get("usage_limits")),
+            allowed_models=inp.models(body.get("allowed_models")),
+            expires_at=inp.timestamp(body.get("expires_at"), "expires_at"),
+            workspace_id=inp.text(body, "workspace_id"),
+            user_id=inp.text(body, "user_id"),
             created_at=now,
             updated_at=now,
         )
@@ -175,28 +115,36 @@ class Admin:
         return await self._key_view(await self._api_key(key_id))
 
     async def update_api_key(self, key_id: str, body: JSON) -> JSON:
-        _known(body, _KEY_FIELDS, "API key")
+        inp.known(body, inp.API_KEY_UPDATE, "API key")
+        reset = inp.flag(body, "reset_usage")
         key = await self._api_key(key_id)
+        if "id" in body and body["id"] != key.id:  # the SDK sends the path's id in the body too
+            raise BadRequest(
+                f"id {body['id']!r} in the body is not the key being updated ({key.id!r})",
+                param="id",
+            )
+        _same_type(body, *key.type.split("-", 1))
         changes: JSON = {}
         if "name" in body:
-            changes["name"] = _required(body, "name")
-        if "description" in body:
-            changes["description"] = _text(body, "description")
+            changes["name"] = inp.required(body, "name")
+        for field in ("description", "workspace_id", "user_id"):
+            if field in body:
+                changes[field] = inp.text(body, field)
         if "scopes" in body:
-            changes["scopes"] = _scopes(body["scopes"])
+            changes["scopes"] = inp.scopes(body["scopes"])
         if "defaults" in body:
             changes["defaults"] = await self._defaults(body["defaults"])
         if "rate_limits" in body:
-            changes["rate_limits"] = _rate_limits(body["rate_limits"])
+            changes["rate_limits"] = inp.rate_limits(body["rate_limits"])
         if "usage_limits" in body:
-            changes["usage_limits"] = _usage_limits(body["usage_limits"])
+            changes["usage_limits"] = inp.usage_limits(body["usage_limits"])
         if "allowed_models" in body:
-            changes["allowed_models"] = _models(body["allowed_models"])
+            changes["allowed_models"] = inp.models(body["allowed_models"])
         if "expires_at" in body:
-            changes["expires_at"] = _timestamp(body["expires_at"], "expires_at")
+            changes["expires_at"] = inp.timestamp(body["expires_at"], "expires_at")
         key = msgspec.structs.replace(key, **changes, updated_at=self._clock())
         await self._catalog.update(rec.API_KEY, key.id, key.key_hash, rec.encode(key))
-        if body.get("reset_usage"):
+        if reset:
             await self.reset_usage(key.limits())
         await self._on_change()
         return {}
@@ -210,7 +158,7 @@ class Admin:
 
     async def rotate_api_key(self, key_id: str, body: JSON) -> JSON:
         """A new secret for the key; the old one keeps working for `key_transition_period_ms`."""
-        _known(body, frozenset({"key_transition_period_ms"}), "rotation")
+        inp.known(body, inp.ROTATION, "rotation")
         period = body.get("key_transition_period_ms", 0)
         if not isinstance(period, int) or isinstance(period, bool) or not 0 <= period <= 30 * 86_400_000:
             raise BadRequest(
@@ -267,12 +215,7 @@ class Admin:
         )
 
     async def _defaults(self, data: Any) -> rec.KeyDefaults:
-        if data is None:
-            return rec.KeyDefaults()
-        try:
-            defaults = msgspec.convert(data, rec.KeyDefaults)
-        except msgspec.ValidationError as exc:
-            raise BadRequest(f"defaults: {_explain(exc)}", param="defaults") from None
+        defaults = inp.defaults(data)
         if defaults.config_id is not None and await self._find_config(defaults.config_id) is None:
             raise BadRequest(
                 f"defaults.config_id: no saved config has the slug or id {defaults.config_id!r}",
@@ -283,30 +226,40 @@ class Admin:
     # -- virtual keys -----------------------------------------------------------------------
 
     async def create_virtual_key(self, body: JSON) -> JSON:
-        vault = self._need_vault()
-        name = _required(body, "name")
-        provider = _required(body, "provider").lower()
+        inp.known(body, inp.VIRTUAL_KEY_CREATE, "virtual key", options=True)
+        extras = _provider_fields(body)
+        vault = self._need_vault("created")
+        name = inp.required(body, "name")
+        provider = inp.required(body, "provider").lower()
         if provider not in self._providers:
             raise BadRequest(
                 f"provider: {provider!r} is not a provider of this gateway; valid providers: "
                 + ", ".join(sorted(self._providers)),
                 param="provider",
             )
-        record_id = str(uuid.uuid4())
-        slug = _slug(name)
-        now = self._clock()
-        vk = rec.VirtualKey(
-            id=record_id,
-            slug=slug,
-            name=name,
-            provider=provider,
-            sealed="",
-            masked_api_key="",
-            created_at=now,
-            updated_at=now,
-        )
-        vk = self._apply_vk(vk, body, vault, creating=True)
-        await self._catalog.insert(rec.VIRTUAL_KEY, vk.id, vk.slug, rec.encode(vk))
+        wanted = slugs.chosen(body["slug"]) if body.get("slug") is not None else None
+        for _ in range(_DERIVED_TRIES):
+            record_id = str(uuid.uuid4())
+            now = self._clock()
+            vk = rec.VirtualKey(
+                id=record_id,
+                slug=wanted or slugs.derived(name),
+                name=name,
+                provider=provider,
+                sealed="",
+                masked_api_key="",
+                created_at=now,
+                updated_at=now,
+            )
+            vk = self._apply_vk(vk, body, extras, vault, creating=True)
+            try:
+                await self._catalog.insert(rec.VIRTUAL_KEY, vk.id, vk.slug, rec.encode(vk))
+                break
+            except cat.Conflict:
+                if wanted is not None:
+                    raise _taken("virtual key", wanted) from None
+        else:  # pragma: no cover - three random suffixes taken in a row
+            raise _taken("virtual key", vk.slug)
         await self._on_change()
         return {"id": vk.id, "slug": vk.slug, "object": "virtual-key"}
 
@@ -318,18 +271,22 @@ class Admin:
         return await self._vk_view(await self._virtual_key(slug))
 
     async def update_virtual_key(self, slug: str, body: JSON) -> JSON:
-        vault = self._need_vault()
+        inp.known(body, inp.VIRTUAL_KEY_UPDATE, "virtual key", options=True)
+        extras = _provider_fields(body)
+        reset = inp.flag(body, "reset_usage")
+        vault = self._need_vault("changed")
         vk = await self._virtual_key(slug)
         if "provider" in body and str(body["provider"]).lower() != vk.provider:
             raise BadRequest(
                 "provider: a virtual key's provider cannot change; create a new virtual key", param="provider"
             )
+        _same_slug(body, vk.slug, vk.id, "virtual key")
         if "name" in body:
-            vk = msgspec.structs.replace(vk, name=_required(body, "name"))
-        vk = self._apply_vk(vk, body, vault, creating=False)
+            vk = msgspec.structs.replace(vk, name=inp.required(body, "name"))
+        vk = self._apply_vk(vk, body, extras, vault, creating=False)
         vk = msgspec.structs.replace(vk, updated_at=self._clock())
         await self._catalog.update(rec.VIRTUAL_KEY, vk.id, vk.slug, rec.encode(vk))
-        if body.get("reset_usage"):
+        if reset:
             await self.reset_usage(vk.limits())
         await self._on_change()
         return {"id": vk.id, "slug": vk.slug, "object": "virtual-key"}
@@ -345,17 +302,15 @@ class Admin:
             rec.VIRTUAL_KEY, slug
         )
         if data is None:
-            raise NotFound(f"No virtual key has the slug {slug!r}", code="virtual_key_not_found")
+            named = [rec.decode(d, rec.VirtualKey) for d in await self._catalog.all(rec.VIRTUAL_KEY)]
+            hint = slugs.suggestion(slug, [(v.slug, v.name) for v in named], "a virtual key")
+            raise NotFound(f"No virtual key has the slug {slug!r}{hint}", code="virtual_key_not_found")
         return rec.decode(data, rec.VirtualKey)
 
-    def _apply_vk(self, vk: rec.VirtualKey, body: JSON, vault: Vault, *, creating: bool) -> rec.VirtualKey:
+    def _apply_vk(
+        self, vk: rec.VirtualKey, body: JSON, extras: JSON, vault: Vault, *, creating: bool
+    ) -> rec.VirtualKey:
         """The record with the body's fields applied; credentials sealed to this record."""
-        extras = {k: v for k, v in body.items() if k not in _VK_FIELDS}
-        model_config = body.get("model_config")
-        if model_config is not None:
-            if not isinstance(model_config, dict):
-                raise BadRequest("model_config must be an object", param="model_config")
-            extras = {**model_config, **extras}
         credentials = rec.Credentials()
         if not creating:
             try:
@@ -380,28 +335,28 @@ class Admin:
             secrets = dict(credentials.secrets)
             shown = dict(vk.model_config) if not creating else {}
             for field, value in extras.items():
-                option = _EXTRA_OPTIONS.get(field) or _CAMEL.sub(r"_\1", field).lower()
+                option = inp.option(field)
+                assert option is not None  # checked by inp.known / _provider_fields
+                for spelling in [f for f in shown if inp.option(f) == option]:  # another spelling of it
+                    shown.pop(spelling)
                 if value is None or value == "":
                     options.pop(option, None)
                     secrets.pop(option, None)
-                    shown.pop(field, None)
                     continue
                 if option in SECRET_OPTIONS:
                     text = msgspec.json.encode(value).decode() if isinstance(value, dict) else value
                     if not isinstance(text, str):  # (an object: a service account key, as Portkey takes it)
                         raise BadRequest(f"{field} must be a string", param=field)
                     secrets[option] = text
-                    shown[field] = keyfmt.mask(value)
+                    shown[field] = keyfmt.mask(text)
+                elif option == inp.DEPLOYMENTS:
+                    options[option] = inp.deployments(value, field)
+                    shown[field] = value
                 elif isinstance(value, str | int | float | bool):
                     options[option] = str(value).lower() if isinstance(value, bool) else str(value)
                     shown[field] = value
-                elif option == "azure_deployment_config":
-                    options[option] = _deployments(value, field)
-                    shown[field] = value
-                elif isinstance(value, list | dict):
-                    shown[field] = value  # kept and shown, not sent
                 else:
-                    raise BadRequest(f"{field}: unsupported value", param=field)
+                    raise BadRequest(f"{field} must be a string, a number or a boolean", param=field)
             credentials = msgspec.structs.replace(credentials, secrets=secrets)
             changes["options"] = options
             changes["model_config"] = shown
@@ -413,23 +368,23 @@ class Admin:
                 changes["custom_host"] = self._host(host, spelling) if host else None
         for spelling in ("allowed_models", "allowedModels"):
             if spelling in body:
-                changes["allowed_models"] = _models(body[spelling], spelling)
+                changes["allowed_models"] = inp.models(body[spelling], spelling)
         if "note" in body:
-            changes["note"] = _text(body, "note")
+            changes["note"] = inp.text(body, "note")
         if "rate_limits" in body:
-            changes["rate_limits"] = _rate_limits(body["rate_limits"])
+            changes["rate_limits"] = inp.rate_limits(body["rate_limits"])
         if "usage_limits" in body:
-            changes["usage_limits"] = _usage_limits(body["usage_limits"])
+            changes["usage_limits"] = inp.usage_limits(body["usage_limits"])
         if "expires_at" in body:
-            changes["expires_at"] = _timestamp(body["expires_at"], "expires_at")
+            changes["expires_at"] = inp.timestamp(body["expires_at"], "expires_at")
         if "workspace_id" in body:
-            changes["workspace_id"] = _text(body, "workspace_id")
+            changes["workspace_id"] = inp.text(body, "workspace_id")
         changes["sealed"] = vault.seal(msgspec.json.encode(credentials), vk.id)
         return msgspec.structs.replace(vk, **changes)
 
     async def reencrypt_virtual_keys(self) -> JSON:
         """Re-seal every virtual key with the current master key (after a master-key rotation)."""
-        vault = self._need_vault()
+        vault = self._need_vault("re-encrypted")
         results = []
         for data in await self._catalog.all(rec.VIRTUAL_KEY):
             vk = rec.decode(data, rec.VirtualKey)
@@ -480,34 +435,42 @@ class Admin:
             }
         )
 
-    def _need_vault(self) -> Vault:
+    def _need_vault(self, doing: str) -> Vault:
         if self._vault is None:
-            raise VaultMissing(
-                "Virtual keys need a master key to encrypt credentials: set CROSSROADS_MASTER_KEY "
-                "(or master_key_file) to 32+ random bytes, e.g. `openssl rand -base64 32`, and restart"
-            )
+            raise MasterKeyMissing(doing)
         return self._vault
 
     # -- configs ----------------------------------------------------------------------------
 
     async def create_config(self, body: JSON) -> JSON:
-        _known(body, _CONFIG_FIELDS, "config")
-        name = _required(body, "name")
+        inp.known(body, inp.CONFIG_FIELDS, "config")
+        name = inp.required(body, "name")
         config = self._config_body(body.get("config"))
-        now = self._clock()
-        saved = rec.SavedConfig(
-            id=str(uuid.uuid4()),
-            slug="pc-" + _slug(name, 5),
-            name=name,
-            config=config,
-            version=1,
-            version_id=str(uuid.uuid4()),
-            is_default=_is_default(body),
-            workspace_id=_text(body, "workspace_id"),
-            created_at=now,
-            updated_at=now,
-        )
-        await self._catalog.insert(rec.CONFIG, saved.id, saved.slug, rec.encode(saved))
+        wanted = slugs.chosen(body["slug"]) if body.get("slug") is not None else None
+        status = _status(body)
+        for _ in range(_DERIVED_TRIES):
+            now = self._clock()
+            saved = rec.SavedConfig(
+                id=str(uuid.uuid4()),
+                slug=wanted or slugs.derived(name, "pc-"),
+                name=name,
+                config=config,
+                version=1,
+                version_id=str(uuid.uuid4()),
+                is_default=inp.is_default(body),
+                status=status,
+                workspace_id=inp.text(body, "workspace_id"),
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                await self._catalog.insert(rec.CONFIG, saved.id, saved.slug, rec.encode(saved))
+                break
+            except cat.Conflict:
+                if wanted is not None:
+                    raise _taken("saved config", wanted) from None
+        else:  # pragma: no cover - three random suffixes taken in a row
+            raise _taken("saved config", saved.slug)
         await self._add_version(saved)
         await self._on_change()
         return {"id": saved.id, "version_id": saved.version_id, "slug": saved.slug, "object": "config"}
@@ -520,22 +483,22 @@ class Admin:
         return _config_view(await self._config(slug), with_config=True)
 
     async def update_config(self, slug: str, body: JSON) -> JSON:
-        _known(body, _CONFIG_FIELDS, "config")
+        inp.known(body, inp.CONFIG_FIELDS, "config")
         saved = await self._config(slug)
+        _same_slug(body, saved.slug, saved.id, "saved config")
         changes: JSON = {"updated_at": self._clock()}
         if "name" in body:
-            changes["name"] = _required(body, "name")
+            changes["name"] = inp.required(body, "name")
         if "config" in body:
             changes["config"] = self._config_body(body["config"])
             changes["version"] = saved.version + 1
             changes["version_id"] = str(uuid.uuid4())
         if "status" in body:
-            status = body["status"]
-            if status not in ("active", "archived"):
-                raise BadRequest("status must be active or archived", param="status")
-            changes["status"] = status
+            changes["status"] = _status(body)
         if "is_default" in body or "isDefault" in body:
-            changes["is_default"] = _is_default(body)
+            changes["is_default"] = inp.is_default(body)
+        if "workspace_id" in body:
+            changes["workspace_id"] = inp.text(body, "workspace_id")
         saved = msgspec.structs.replace(saved, **changes)
         await self._catalog.update(rec.CONFIG, saved.id, saved.slug, rec.encode(saved))
         if "config" in changes:
@@ -569,7 +532,9 @@ class Admin:
     async def _config(self, slug: str) -> rec.SavedConfig:
         found = await self._find_config(slug)
         if found is None:
-            raise NotFound(f"No saved config has the slug or id {slug!r}", code="config_not_found")
+            named = [rec.decode(d, rec.SavedConfig) for d in await self._catalog.all(rec.CONFIG)]
+            hint = slugs.suggestion(slug, [(c.slug, c.name) for c in named], "a saved config")
+            raise NotFound(f"No saved config has the slug or id {slug!r}{hint}", code="config_not_found")
         return found
 
     async def _find_config(self, slug: str) -> rec.SavedConfig | None:
@@ -631,121 +596,57 @@ class Admin:
 # -- input helpers -------------------------------------------------------------------------
 
 
-def _known(body: Mapping[str, Any], fields: frozenset[str], what: str) -> None:
-    for field in body:
-        if field not in fields:
+def _provider_fields(body: JSON) -> JSON:
+    """A virtual key's provider fields (awsRegion, resourceName, ...), from the body and from its
+    `model_config` object (the body's win); each one given once, in one spelling."""
+    nested = body.get("model_config")
+    if nested is None:
+        nested = {}
+    if not isinstance(nested, dict):
+        raise BadRequest("model_config must be an object of provider fields", param="model_config")
+    for field in nested:
+        if inp.option(field) is None:
+            raise inp.unknown_field(field, (), "virtual key's model_config", options=True, at="model_config")
+    top = {k: v for k, v in body.items() if k not in inp.VIRTUAL_KEY_UPDATE}
+    merged = {**{k: v for k, v in nested.items() if inp.option(k) not in {inp.option(t) for t in top}}, **top}
+    inp.known(merged, frozenset(), "virtual key", options=True)  # one spelling of each
+    return merged
+
+
+def _same_type(body: JSON, key_type: str, sub_type: str) -> None:
+    """`type` and `sub-type` in an API key's body (the SDK echoes them) match the key's."""
+    if "type" in body and body["type"] != key_type:
+        raise BadRequest(f"type {body['type']!r} in the body does not match {key_type!r}", param="type")
+    for spelling in ("sub-type", "sub_type"):
+        if spelling in body and body[spelling] != sub_type:
             raise BadRequest(
-                f"unknown field {field!r} in the {what}; valid fields: {', '.join(sorted(fields))}",
-                param=field,
+                f"{spelling} {body[spelling]!r} in the body does not match {sub_type!r}", param=spelling
             )
 
 
-def _text(body: Mapping[str, Any], field: str) -> str | None:
-    value = body.get(field)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 1024:
-        raise BadRequest(f"{field} must be a string of at most 1024 characters", param=field)
-    return value
-
-
-def _required(body: Mapping[str, Any], field: str) -> str:
-    value = _text(body, field)
-    if value is None:
-        raise BadRequest(f"{field} is required", param=field)
-    return value
-
-
-def _scopes(data: Any) -> tuple[str, ...]:
-    if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
-        raise BadRequest("scopes must be a list of scope names", param="scopes")
-    if data == ["all"]:  # every scope, as `crossroads keys create --scopes all`
-        return tuple(sorted(keyfmt.SCOPES))
-    unknown = sorted(set(data) - keyfmt.SCOPES)
-    if unknown:
+def _same_slug(body: JSON, slug: str, record_id: str, what: str) -> None:
+    """A `slug` in an update body (the SDK's configs.update sends it) names this record."""
+    if "slug" in body and body["slug"] not in (slug, record_id):
         raise BadRequest(
-            f"scopes: unknown scope(s) {', '.join(unknown)}; "
-            f'valid scopes: {", ".join(sorted(keyfmt.SCOPES))} (or ["all"] alone)',
-            param="scopes",
+            f"slug {body['slug']!r} in the body is not this {what}'s ({slug!r}): a slug cannot change; "
+            "create a new one with the slug you want",
+            param="slug",
         )
-    return tuple(dict.fromkeys(data))
 
 
-def _rate_limits(data: Any) -> tuple[Any, ...]:
-    try:
-        return parse_rate_limits(data)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(
-            f"rate_limits: {_explain(exc)} (each is {{type: requests|tokens, unit: rpm|rph|rpd, value: >0}})",
-            param="rate_limits",
-        ) from None
+def _status(body: JSON) -> Any:
+    status = body.get("status", "active")
+    if status not in ("active", "archived"):
+        raise BadRequest("status must be active or archived", param="status")
+    return status
 
 
-def _usage_limits(data: Any) -> UsageLimit | None:
-    try:
-        return parse_usage_limit(data)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(
-            f"usage_limits: {_explain(exc)} (credit_limit > 0, type cost|tokens, "
-            "periodic_reset monthly|weekly or periodic_reset_days)",
-            param="usage_limits",
-        ) from None
-
-
-def _models(data: Any, field: str = "allowed_models") -> tuple[str, ...] | None:
-    if data is None:
-        return None
-    if not isinstance(data, list) or not all(isinstance(m, str) and m for m in data):
-        raise BadRequest(f"{field} must be a list of model names", param=field)
-    return tuple(dict.fromkeys(data))
-
-
-_LATEST: Final = dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp()
-
-
-def _timestamp(value: Any, field: str) -> float | None:
-    """Seconds since the epoch from an ISO-8601 date-time, or a number of seconds or milliseconds."""
-    if value is None or value == "":
-        return None
-    moment: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        moment = float(value / 1000 if value > 1e11 else value)  # milliseconds or seconds
-    elif isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            try:
-                moment = parsed.timestamp()
-            except (OverflowError, ValueError):
-                moment = None
-    if moment is None or not 0 <= moment <= _LATEST:
-        raise BadRequest(
-            f"{field} must be an ISO-8601 date-time between 1970 and 9999 (e.g. 2027-01-31T00:00:00Z)",
-            param=field,
-        )
-    return moment
-
-
-def _is_default(body: Mapping[str, Any]) -> int:
-    value = body.get("is_default", body.get("isDefault", 0))
-    if isinstance(value, bool) or value in (0, 1):
-        return int(value)
-    raise BadRequest("is_default must be 0 or 1", param="is_default")
-
-
-def _slug(name: str, length: int = 12) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:length].strip("-") or "key"
-    return f"{base}-{uuid.uuid4().hex[:6]}"
-
-
-def _explain(exc: msgspec.ValidationError) -> str:
-    text, _, where = str(exc).partition(" - at `$")
-    where = where.rstrip("`")
-    return f"{text} at {where.lstrip('.')}" if where else text
+def _taken(what: str, slug: str) -> Conflict:
+    return Conflict(
+        f"A {what} with the slug {slug!r} already exists: choose another slug",
+        param="slug",
+        code="slug_taken",
+    )
 
 
 # -- output helpers ------------------------------------------------------------------------
@@ -793,28 +694,3 @@ def _config_view(saved: rec.SavedConfig, *, with_config: bool) -> JSON:
     if with_config:
         view["config"] = saved.config
     return _clean(view)
-
-
-_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def _deployments(value: Any, field: str) -> str:
-    """Azure's `deploymentConfig` (Portkey's shape), checked, as the JSON the adapter reads:
-    `[{deploymentName, apiVersion?, alias?, is_default?}]`, at most one default."""
-    if not isinstance(value, list) or not value:
-        raise BadRequest(f"{field} must be a non-empty array of deployments", param=field)
-    out = []
-    for i, entry in enumerate(value):
-        name = entry.get("deploymentName") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not _DEPLOYMENT_NAME.fullmatch(name):
-            raise BadRequest(f"{field}[{i}].deploymentName must be an Azure deployment name", param=field)
-        item: JSON = {"deployment": name, "default": entry.get("is_default") is True}
-        for key, target in (("alias", "alias"), ("apiVersion", "api_version")):
-            if entry.get(key) is not None:
-                if not isinstance(entry[key], str) or not entry[key]:
-                    raise BadRequest(f"{field}[{i}].{key} must be a string", param=field)
-                item[target] = entry[key]
-        out.append(item)
-    if sum(item["default"] for item in out) > 1:
-        raise BadRequest(f"{field}: at most one deployment can be the default (is_default)", param=field)
-    return msgspec.json.encode(out).decode()

@@ -20,8 +20,9 @@ import msgspec
 from crossroads.errors import BadRequest
 from crossroads.governance import keys as keyfmt
 from crossroads.governance import records as rec
+from crossroads.governance import slugs
 from crossroads.governance.limits import Limits
-from crossroads.governance.vault import Vault, VaultError
+from crossroads.governance.vault import MasterKeyMissing, Vault, VaultError
 from crossroads.secret import Secret
 from crossroads.storage.catalog import Catalog
 
@@ -51,6 +52,12 @@ class VirtualKeyAccess(msgspec.Struct, frozen=True, kw_only=True):
     allowed_models: tuple[str, ...] | None
     limits: Limits | None
     expires_at: float | None
+
+
+class _Missing(msgspec.Struct, frozen=True):
+    """No virtual key has the slug; `hint` names keys whose name matches it."""
+
+    hint: str
 
 
 class SavedConfigBody(msgspec.Struct, frozen=True):
@@ -143,29 +150,25 @@ class Directory:
         )
 
     async def virtual_key(self, slug: str) -> VirtualKeyAccess:
-        async def load() -> VirtualKeyAccess | bool:
-            return await self._load_virtual_key(slug) or False
-
-        found = await self._cached("vk", slug, load)
-        if found is False:
+        found = await self._cached("vk", slug, lambda: self._load_virtual_key(slug))
+        if isinstance(found, _Missing):
             raise BadRequest(
-                f"No virtual key has the slug {slug!r}",
+                f"No virtual key has the slug {slug!r}{found.hint}",
                 param="x-portkey-virtual-key",
                 code="virtual_key_not_found",
             )
         access: VirtualKeyAccess = found
         return access
 
-    async def _load_virtual_key(self, slug: str) -> VirtualKeyAccess | None:
+    async def _load_virtual_key(self, slug: str) -> VirtualKeyAccess | _Missing:
         data = await self._catalog.find(rec.VIRTUAL_KEY, slug)
         if data is None:
-            return None
+            # Cached like the answer, so an unknown slug costs one read of the list per TTL.
+            named = [rec.decode(d, rec.VirtualKey) for d in await self._catalog.all(rec.VIRTUAL_KEY)]
+            return _Missing(slugs.suggestion(slug, [(v.slug, v.name) for v in named], "a virtual key"))
         vk = rec.decode(data, rec.VirtualKey)
         if self._vault is None:
-            raise BadRequest(
-                "virtual keys cannot be used: the gateway has no master key (CROSSROADS_MASTER_KEY)",
-                code="vault_not_configured",
-            )
+            raise MasterKeyMissing("used")
         try:
             credentials = msgspec.json.decode(self._vault.open(vk.sealed, vk.id), type=rec.Credentials)
         except VaultError:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from crossroads.errors import BudgetExceeded, GatewayError, RateLimited
-from crossroads.governance.limits import Limits, Usage, settled_amount, slots
+from crossroads.governance.limits import COST_UNIT, Limits, Usage, settled_amount, slots
 from crossroads.governance.prices import Prices
 from crossroads.storage.counters import Counter, Slot
 
@@ -90,17 +90,32 @@ class Ledger:
             wanted.append(Slot(s.key, amount, s.limit, s.ttl_s, kind, s.resets_at, s.label))
         refused = await self.counter.reserve(wanted)
         if refused is not None:
-            raise _refusal(wanted[refused], who, now)
+            slot = wanted[refused]
+            used = None
+            if slot.kind != "requests" and slot.amount <= slot.limit:
+                try:  # what is left, for the message (a refusal only: not on the request path)
+                    (used,) = await self.counter.values([slot.key])
+                except Exception:  # the message loses its numbers, the refusal stands
+                    log.exception("could not read the counter of %s", limits.owner)
+            raise _refusal(slot, who, now, used)
         return Reservation(self.counter, limits.owner, wanted, model, self.prices)
 
 
-def _refusal(slot: Slot, who: str, now: float) -> GatewayError:
+def _refusal(slot: Slot, who: str, now: float, used: int | None = None) -> GatewayError:
+    """The error for a refused reservation: which limit, what is left of it (from `used`, the
+    counter's value) and what this request would have needed."""
+    left = max(0, slot.limit - used) if used is not None else None
     if slot.kind in ("requests", "tokens"):
         wait = max(1, math.ceil((slot.resets_at or now) - now))
         if slot.amount > slot.limit:
             message = (
                 f"This request alone ({slot.amount} tokens estimated) exceeds the rate limit of {who} "
                 f"({slot.label}): lower max_tokens"
+            )
+        elif slot.kind == "tokens" and left:
+            message = (
+                f"Rate limit of {who} ({slot.label}): {left} tokens left in this window, this request "
+                f"needs an estimated {slot.amount} (lower max_tokens, or retry after {wait}s)"
             )
         else:
             message = f"Rate limit of {who} exceeded ({slot.label}); retry after {wait}s"
@@ -111,9 +126,20 @@ def _refusal(slot: Slot, who: str, now: float) -> GatewayError:
         else ""
     )
     if slot.amount > slot.limit:
-        unit = "micro-dollars" if slot.kind == "cost" else "tokens"
         return BudgetExceeded(
-            f"This request alone (estimated at {slot.amount} {unit}) exceeds the budget of {who} "
+            f"This request alone (estimated at {_amount(slot, slot.amount)}) exceeds the budget of {who} "
             f"({slot.label}): lower max_tokens"
         )
+    if left:  # some is left, not enough for this request's estimate
+        return BudgetExceeded(
+            f"The budget of {who} ({slot.label}) has {_amount(slot, left)} left, and this request needs "
+            f"an estimated {_amount(slot, slot.amount)}: lower max_tokens{resets}"
+        )
     return BudgetExceeded(f"The budget of {who} is exhausted ({slot.label}){resets}")
+
+
+def _amount(slot: Slot, units: int) -> str:
+    """A budget amount as people read it: tokens, or US dollars (counted in micro-dollars)."""
+    if slot.kind == "cost":
+        return f"{units / COST_UNIT:.6f}".rstrip("0").rstrip(".") + " USD"
+    return f"{units} tokens"

@@ -19,12 +19,29 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from crossroads.errors import GatewayError
+
 VERSION: Final = b"\x01"
 MIN_MASTER_BYTES: Final = 32
 
 
 class VaultError(Exception):
     """A sealed value could not be opened (wrong key, moved, tampered) or sealed."""
+
+
+class MasterKeyMissing(GatewayError):
+    """Virtual keys are created, changed or used, and the gateway has no master key: a server
+    configuration problem (503), the same answer on the admin API and on a request."""
+
+    status = 503
+    default_code = "vault_not_configured"
+
+    def __init__(self, doing: str) -> None:
+        super().__init__(
+            f"Virtual keys cannot be {doing}: this gateway has no master key. Set the master_key "
+            "setting (CROSSROADS_MASTER_KEY, or master_key_file) to 32+ random bytes, e.g. "
+            "`openssl rand -base64 32`, and restart"
+        )
 
 
 class Vault:
