@@ -861,7 +861,7 @@ def test_a_bearer_gateway_key_authenticates_and_is_not_forwarded(
 
         # With keys required, a provider key alone is no gateway key.
         headers = {**upstream, "authorization": "Bearer sk-openai-user-key-1234567890"}
-        error(http.post("/v1/chat/completions", headers=headers, json=body), 401, code="invalid_api_key")
+        error(http.post("/v1/chat/completions", headers=headers, json=body), 401, code="missing_api_key")
     assert len(fake.requests) == 2
 
 
