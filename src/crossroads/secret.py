@@ -10,6 +10,58 @@ import hashlib
 import hmac
 from typing import Any, Final, final
 
+# The provider options a target (a config target, a virtual key) may carry, by their snake_case
+# names: the config schema and the admin API both accept exactly these.
+CREDENTIAL_FIELDS: Final = frozenset(
+    {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_region",
+        "aws_role_arn",
+        "aws_auth_type",
+        "aws_external_id",
+        "aws_s3_bucket",
+        "aws_s3_object_key",
+        "aws_bedrock_model",
+        "aws_server_side_encryption",
+        "aws_server_side_encryption_kms_key_id",
+        "vertex_project_id",
+        "vertex_region",
+        "vertex_service_account_json",
+        "vertex_storage_bucket_name",
+        "vertex_model_name",
+        "azure_resource_name",
+        "azure_deployment_id",
+        "azure_api_version",
+        "azure_ad_token",
+        "azure_auth_mode",
+        "azure_model_name",
+        "azure_managed_client_id",
+        "azure_workload_client_id",
+        "azure_entra_client_id",
+        "azure_entra_client_secret",
+        "azure_entra_tenant_id",
+        "azure_entra_scope",
+        "azure_endpoint_name",
+        "azure_foundry_url",
+        "azure_extra_params",
+        "resource_name",
+        "deployment_id",
+        "api_version",
+        "openai_organization",
+        "openai_project",
+        "openai_beta",
+        "anthropic_beta",
+        "anthropic_version",
+        "huggingface_base_url",
+        "workers_ai_account_id",
+        "fireworks_account_id",
+        "mistral_fim_completion",
+        "provider_file_name",
+        "provider_model",
+    }
+)
 # Provider options that are credentials: kept as Secret so they cannot be logged.
 SECRET_OPTIONS: Final = frozenset(
     {

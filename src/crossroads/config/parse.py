@@ -16,7 +16,6 @@ from typing import Any, Final
 import msgspec
 
 from crossroads.config.schema import (
-    CREDENTIAL_FIELDS,
     HOOK_FIELDS,
     MODES,
     CacheSpec,
@@ -28,7 +27,7 @@ from crossroads.config.schema import (
 )
 from crossroads.errors import ConfigError
 from crossroads.routing.conditions import QueryError, compile_query
-from crossroads.secret import Secret
+from crossroads.secret import CREDENTIAL_FIELDS, Secret
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Objects whose keys are ours to rename; everything else (override_params, queries,

@@ -19,6 +19,7 @@ from crossroads.errors import BadRequest
 from crossroads.governance import keys as keyfmt
 from crossroads.governance.limits import RateLimit, UsageLimit, parse_rate_limits, parse_usage_limit
 from crossroads.governance.records import KeyDefaults
+from crossroads.secret import CREDENTIAL_FIELDS
 
 JSON = dict[str, Any]
 
@@ -79,59 +80,10 @@ UNSUPPORTED: Final = {
 
 # -- a virtual key's provider fields --------------------------------------------------------
 # The target options a virtual key may hold: the provider fields of a config target (Portkey's
-# names, crossroads.config.schema.CREDENTIAL_FIELDS; a test keeps the two lists equal), plus
+# names, crossroads.secret.CREDENTIAL_FIELDS, the list config targets take too), plus
 # Azure's deployments. They are sent as Portkey documents them (camelCase: awsRegion,
 # vertexProjectId), or in snake_case.
-OPTIONS: Final = frozenset(
-    {
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "aws_region",
-        "aws_role_arn",
-        "aws_auth_type",
-        "aws_external_id",
-        "aws_s3_bucket",
-        "aws_s3_object_key",
-        "aws_bedrock_model",
-        "aws_server_side_encryption",
-        "aws_server_side_encryption_kms_key_id",
-        "vertex_project_id",
-        "vertex_region",
-        "vertex_service_account_json",
-        "vertex_storage_bucket_name",
-        "vertex_model_name",
-        "azure_resource_name",
-        "azure_deployment_id",
-        "azure_api_version",
-        "azure_ad_token",
-        "azure_auth_mode",
-        "azure_model_name",
-        "azure_managed_client_id",
-        "azure_workload_client_id",
-        "azure_entra_client_id",
-        "azure_entra_client_secret",
-        "azure_entra_tenant_id",
-        "azure_entra_scope",
-        "azure_endpoint_name",
-        "azure_foundry_url",
-        "azure_extra_params",
-        "resource_name",
-        "deployment_id",
-        "api_version",
-        "openai_organization",
-        "openai_project",
-        "openai_beta",
-        "anthropic_beta",
-        "anthropic_version",
-        "huggingface_base_url",
-        "workers_ai_account_id",
-        "fireworks_account_id",
-        "mistral_fim_completion",
-        "provider_file_name",
-        "provider_model",
-    }
-)
+OPTIONS: Final = CREDENTIAL_FIELDS
 DEPLOYMENTS: Final = "azure_deployment_config"
 # Portkey's virtual-key names whose option is not simply their snake_case form.
 _ALIASES: Final = {
